@@ -1,0 +1,8 @@
+/* attention.c — CPU kernels of the attention family (see runtime/ops.def).
+ * Being written: the table entries below are filled as the kernels land. */
+#include "kernels.h"
+
+void nl_cpu_register_attention(nl_kernel_fn *t)
+{
+    (void)t;
+}

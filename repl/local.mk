@@ -1,0 +1,1 @@
+## repl/local.mk — the notellm executable.

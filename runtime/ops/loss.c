@@ -1,0 +1,3 @@
+/* loss.c — front-ends and backward functions of the loss ops (runtime/ops.h).
+ * Being written: the functions of this family land here. */
+#include "common.h"

@@ -1,0 +1,3 @@
+/* matmul.c — front-ends and backward functions of the matmul ops (runtime/ops.h).
+ * Being written: the functions of this family land here. */
+#include "common.h"

@@ -1,0 +1,3 @@
+/* reduce.c — front-ends and backward functions of the reduce ops (runtime/ops.h).
+ * Being written: the functions of this family land here. */
+#include "common.h"

@@ -1,0 +1,3 @@
+/* softmax.c — front-ends and backward functions of the softmax ops (runtime/ops.h).
+ * Being written: the functions of this family land here. */
+#include "common.h"

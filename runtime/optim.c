@@ -1,0 +1,3 @@
+/* optim.c — AdamW and SGD over parameter lists (runtime/optim.h).
+ * Being written. */
+#include "optim.h"

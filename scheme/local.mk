@@ -1,0 +1,1 @@
+## scheme/local.mk — the Guile extension (scheme/glue) and the (notellm ...) modules.

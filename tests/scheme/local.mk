@@ -1,0 +1,1 @@
+## tests/scheme/local.mk
