@@ -3,3 +3,9 @@ include tests/unit/local.mk
 include tests/ops/local.mk
 include tests/scheme/local.mk
 include tests/repl/local.mk
+
+TESTS += tests/check-layering.sh
+EXTRA_DIST += tests/check-layering.sh
+check-layering:
+	abs_top_srcdir=$(abs_top_srcdir) $(SHELL) $(srcdir)/tests/check-layering.sh
+.PHONY: check-layering

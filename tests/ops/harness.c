@@ -10,6 +10,9 @@
 static const char *suite_name;
 static int n_pass, n_fail;
 static nl_rng hrng;
+static size_t guard_expected;
+
+void h_expect_guard_violations(size_t n) { guard_expected = n; }
 
 void h_init(const char *suite)
 {
@@ -22,7 +25,10 @@ void h_init(const char *suite)
 int h_finish(void)
 {
     size_t bad = nl_host_guard_violations();
-    if (bad) { printf("FAIL guard bytes: %zu corrupted buffers\n", bad); n_fail++; }
+    if (bad != guard_expected) {
+        printf("FAIL guard bytes: %zu corrupted buffers (expected %zu)\n", bad, guard_expected);
+        n_fail++;
+    }
     printf("%s: %d checks passed, %d failed\n", suite_name, n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

@@ -15,6 +15,9 @@ void h_init(const char *suite);
 /* Print the summary; return the process exit status (0 pass, 1 fail). */
 int h_finish(void);
 
+/* Tests of the guard mechanism itself corrupt buffers on purpose: declare how many. */
+void h_expect_guard_violations(size_t n);
+
 /* Record one check. Returns ok. */
 bool h_check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Abort the current case when an nl call failed: prints the message. */
