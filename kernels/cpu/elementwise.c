@@ -1,8 +1,235 @@
-/* elementwise.c — CPU kernels of the elementwise family (see runtime/ops.def).
- * Being written: the table entries below are filled as the kernels land. */
+/* elementwise.c — CPU kernels of the elementwise family: binary ops with
+ * broadcasting (ADD SUB MUL DIV), SCALE, the unary activations and their
+ * derivative kernel UNARY_BWD, WHERE, MASKED_FILL and DROPOUT.
+ * Contract: out[0] is contiguous with the broadcast shape; every input has
+ * exactly out's shape but may be a strided view (stride 0 on broadcast dims),
+ * so broadcasting never materialises copies. No BLAS here. */
+#include <math.h>
+
 #include "kernels.h"
+
+/* ---- strided walk -------------------------------------------------------- */
+
+/* Element offsets of up to 3 inputs for the flat output index range
+ * [start, end): calls body(k, o0, o1, o2) in order. Innermost dim is a
+ * tight loop; the multi-index is recomputed once per row. */
+#define NL_MAXIN 3
+typedef struct { const nl_tensor *t[NL_MAXIN]; int n; } ins_t;
+
+static inline void row_offsets(const nl_tensor *out, const ins_t *in, int64_t row, int64_t *off)
+{
+    int nd = out->ndim;
+    for (int j = 0; j < in->n; j++) off[j] = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+        int64_t i = row % out->shape[d];
+        row /= out->shape[d];
+        for (int j = 0; j < in->n; j++) off[j] += i * in->t[j]->strides[d];
+    }
+}
+
+static int all_contiguous(const ins_t *in)
+{
+    for (int j = 0; j < in->n; j++)
+        if (!nl_tensor_is_contiguous(in->t[j])) return 0;
+    return 1;
+}
+
+/* ---- binary -------------------------------------------------------------- */
+
+static inline float binop(nl_op op, float x, float y)
+{
+    switch (op) {
+    case NL_OP_ADD: return x + y;
+    case NL_OP_SUB: return x - y;
+    case NL_OP_MUL: return x * y;
+    default: return x / y;
+    }
+}
+
+/* a, b [shape of out] (strided) -> out = a (op) b */
+static nl_status cpu_binary(const nl_op_args *a)
+{
+    nl_tensor *out = a->out[0];
+    ins_t in = {{a->in[0], a->in[1]}, 2};
+    int64_t n = nl_tensor_numel(out);
+    const float *x = nl_f32(a->in[0]), *y = nl_f32(a->in[1]);
+    float *z = nl_f32(out);
+    nl_op op = a->op;
+    if (n == 0) return NL_OK;
+    if (all_contiguous(&in)) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t k = 0; k < n; k++) z[k] = binop(op, x[k], y[k]);
+        return NL_OK;
+    }
+    int nd = out->ndim;
+    int64_t D = out->shape[nd - 1], rows = n / D;
+    int64_t sx = a->in[0]->strides[nd - 1], sy = a->in[1]->strides[nd - 1];
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t off[NL_MAXIN];
+        row_offsets(out, &in, r, off);
+        const float *xr = x + off[0], *yr = y + off[1];
+        float *zr = z + r * D;
+        for (int64_t j = 0; j < D; j++) zr[j] = binop(op, xr[j * sx], yr[j * sy]);
+    }
+    return NL_OK;
+}
+
+/* x -> s*x + b (f[0] = s, f[1] = b); out may alias x */
+static nl_status cpu_scale(const nl_op_args *a)
+{
+    int64_t n = nl_tensor_numel(a->out[0]);
+    const float *x = nl_f32(a->in[0]);
+    float *y = nl_f32(a->out[0]);
+    float s = (float)a->p.f[0], b = (float)a->p.f[1];
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t k = 0; k < n; k++) y[k] = s * x[k] + b;
+    return NL_OK;
+}
+
+/* ---- unary --------------------------------------------------------------- */
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+#define NL_SQRT_2_OVER_PI 0.7978845608028654f
+#define NL_GELU_C 0.044715f
+
+static inline float unary(nl_op op, float x)
+{
+    switch (op) {
+    case NL_OP_EXP: return expf(x);
+    case NL_OP_LOG: return logf(x);
+    case NL_OP_SQRT: return sqrtf(x);
+    case NL_OP_RSQRT: return 1.0f / sqrtf(x);
+    case NL_OP_TANH: return tanhf(x);
+    case NL_OP_SIGMOID: return sigmoidf(x);
+    case NL_OP_RELU: return x > 0 ? x : 0;
+    case NL_OP_SILU: return x * sigmoidf(x);
+    case NL_OP_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    case NL_OP_GELU_TANH: return 0.5f * x * (1.0f + tanhf(NL_SQRT_2_OVER_PI * (x + NL_GELU_C * x * x * x)));
+    case NL_OP_QUICK_GELU: return x * sigmoidf(1.702f * x);
+    default: return NAN;
+    }
+}
+
+/* d unary(op, x) / dx */
+static inline float unary_grad(nl_op op, float x)
+{
+    switch (op) {
+    case NL_OP_EXP: return expf(x);
+    case NL_OP_LOG: return 1.0f / x;
+    case NL_OP_SQRT: return 0.5f / sqrtf(x);
+    case NL_OP_RSQRT: return -0.5f / (x * sqrtf(x));
+    case NL_OP_TANH: { float t = tanhf(x); return 1.0f - t * t; }
+    case NL_OP_SIGMOID: { float s = sigmoidf(x); return s * (1.0f - s); }
+    case NL_OP_RELU: return x > 0 ? 1.0f : 0.0f;
+    case NL_OP_SILU: { float s = sigmoidf(x); return s * (1.0f + x * (1.0f - s)); }
+    case NL_OP_GELU: {
+        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+        float pdf = expf(-0.5f * x * x) * 0.3989422804014327f;
+        return cdf + x * pdf;
+    }
+    case NL_OP_GELU_TANH: {
+        float u = NL_SQRT_2_OVER_PI * (x + NL_GELU_C * x * x * x), t = tanhf(u);
+        float du = NL_SQRT_2_OVER_PI * (1.0f + 3.0f * NL_GELU_C * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    case NL_OP_QUICK_GELU: { float s = sigmoidf(1.702f * x); return s + 1.702f * x * s * (1.0f - s); }
+    default: return NAN;
+    }
+}
+
+/* x [N] contiguous -> y = f(x) */
+static nl_status cpu_unary(const nl_op_args *a)
+{
+    int64_t n = nl_tensor_numel(a->out[0]);
+    const float *x = nl_f32(a->in[0]);
+    float *y = nl_f32(a->out[0]);
+    nl_op op = a->op;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t k = 0; k < n; k++) y[k] = unary(op, x[k]);
+    return NL_OK;
+}
+
+/* g [N], x [N] contiguous -> gx = g * f'(x); p.i[0] = the forward op */
+static nl_status cpu_unary_bwd(const nl_op_args *a)
+{
+    int64_t n = nl_tensor_numel(a->out[0]);
+    const float *g = nl_f32(a->in[0]), *x = nl_f32(a->in[1]);
+    float *gx = nl_f32(a->out[0]);
+    nl_op op = (nl_op)a->p.i[0];
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t k = 0; k < n; k++) gx[k] = g[k] * unary_grad(op, x[k]);
+    return NL_OK;
+}
+
+/* ---- selection ----------------------------------------------------------- */
+
+/* cond u8, a, b [shape of out] (strided) -> out = cond ? a : b */
+static nl_status cpu_where(const nl_op_args *a)
+{
+    nl_tensor *out = a->out[0];
+    ins_t in = {{a->in[0], a->in[1], a->in[2]}, 3};
+    int64_t n = nl_tensor_numel(out);
+    if (n == 0) return NL_OK;
+    int nd = out->ndim;
+    int64_t D = nd ? out->shape[nd - 1] : 1, rows = n / D;
+    int64_t sc = nd ? a->in[0]->strides[nd - 1] : 0, sa = nd ? a->in[1]->strides[nd - 1] : 0,
+            sb = nd ? a->in[2]->strides[nd - 1] : 0;
+    const uint8_t *c = nl_tensor_host_ptr(a->in[0]);
+    const float *x = nl_f32(a->in[1]), *y = nl_f32(a->in[2]);
+    float *z = nl_f32(out);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t off[NL_MAXIN] = {0, 0, 0};
+        if (nd) row_offsets(out, &in, r, off);
+        for (int64_t j = 0; j < D; j++)
+            z[r * D + j] = c[off[0] + j * sc] ? x[off[1] + j * sa] : y[off[2] + j * sb];
+    }
+    return NL_OK;
+}
+
+/* x contiguous, mask u8 [shape of x] (strided) -> out = mask ? f[0] : x */
+static nl_status cpu_masked_fill(const nl_op_args *a)
+{
+    nl_tensor *out = a->out[0];
+    ins_t in = {{a->in[0], a->in[1]}, 2};
+    int64_t n = nl_tensor_numel(out);
+    if (n == 0) return NL_OK;
+    int nd = out->ndim;
+    int64_t D = nd ? out->shape[nd - 1] : 1, rows = n / D;
+    int64_t sx = nd ? a->in[0]->strides[nd - 1] : 0, sm = nd ? a->in[1]->strides[nd - 1] : 0;
+    const float *x = nl_f32(a->in[0]);
+    const uint8_t *m = nl_tensor_host_ptr(a->in[1]);
+    float v = (float)a->p.f[0], *z = nl_f32(out);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t off[NL_MAXIN] = {0, 0, 0};
+        if (nd) row_offsets(out, &in, r, off);
+        for (int64_t j = 0; j < D; j++) z[r * D + j] = m[off[1] + j * sm] ? v : x[off[0] + j * sx];
+    }
+    return NL_OK;
+}
+
+/* x [N], keep u8 [N] contiguous -> y = keep ? x * f[0] : 0 (f[0] = 1/(1-p)) */
+static nl_status cpu_dropout(const nl_op_args *a)
+{
+    int64_t n = nl_tensor_numel(a->out[0]);
+    const float *x = nl_f32(a->in[0]);
+    const uint8_t *keep = nl_tensor_host_ptr(a->in[1]);
+    float s = (float)a->p.f[0], *y = nl_f32(a->out[0]);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t k = 0; k < n; k++) y[k] = keep[k] ? x[k] * s : 0.0f;
+    return NL_OK;
+}
 
 void nl_cpu_register_elementwise(nl_kernel_fn *t)
 {
-    (void)t;
+    t[NL_OP_ADD] = t[NL_OP_SUB] = t[NL_OP_MUL] = t[NL_OP_DIV] = cpu_binary;
+    t[NL_OP_SCALE] = cpu_scale;
+    for (int op = NL_OP_EXP; op <= NL_OP_QUICK_GELU; op++) t[op] = cpu_unary;
+    t[NL_OP_UNARY_BWD] = cpu_unary_bwd;
+    t[NL_OP_WHERE] = cpu_where;
+    t[NL_OP_MASKED_FILL] = cpu_masked_fill;
+    t[NL_OP_DROPOUT] = cpu_dropout;
 }

@@ -147,7 +147,7 @@ static void test_views(void)
     h_ok(nl_transpose(&dtr, dst, 0, 1), "transpose dst");
     h_ok(nl_tensor_copy_(dtr, bf), "copy bf16 into a transposed f32 view");
     double ref_d[12];
-    for (int i = 0; i < 12; i++) ref_d[i] = ref_x[i];
+    for (int i = 0; i < 12; i++) ref_d[i] = v[i]; /* bf was copied before the fill */
     h_close("copy_ lands in the right places", dst, ref_d, 0, 0);
 
     nl_tensor *det = NULL;
