@@ -233,6 +233,8 @@ nl_status nl_unsqueeze(nl_tensor **out, nl_tensor *t, int64_t dim)
 nl_status nl_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout, int64_t *out)
 {
     int n = na > nb ? na : nb;
+    int64_t r[NL_MAX_DIMS]; /* out may alias a or b */
+    if (n > NL_MAX_DIMS) return nl_error_set(NL_ERR_SHAPE, "broadcast: more than %d dims", NL_MAX_DIMS);
     for (int i = 0; i < n; i++) {
         int64_t x = i < n - na ? 1 : a[i - (n - na)];
         int64_t y = i < n - nb ? 1 : b[i - (n - nb)];
@@ -242,8 +244,9 @@ nl_status nl_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b
                                 nl_dims_str(na, a, s1, sizeof s1), nl_dims_str(nb, b, s2, sizeof s2), i,
                                 (long long)x, (long long)y);
         }
-        out[i] = x == 1 ? y : x;
+        r[i] = x == 1 ? y : x;
     }
+    for (int i = 0; i < n; i++) out[i] = r[i];
     *nout = n;
     return NL_OK;
 }
