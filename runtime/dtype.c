@@ -43,7 +43,7 @@ uint16_t nl_f32_to_f16(float f)
     if (a < 0x38800000u) {                                           /* subnormal or zero */
         if (a < 0x33000000u) return (uint16_t)sign;                  /* rounds to 0 */
         uint32_t m = (a & 0x7fffffu) | 0x800000u;
-        int shift = 126 - (int)(a >> 23) + 14; /* 14..24 */
+        int shift = 126 - (int)(a >> 23); /* 14..24 */
         uint32_t r = m >> shift;
         uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
         if (rem > half || (rem == half && (r & 1))) r++;
