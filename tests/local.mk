@@ -3,6 +3,7 @@ include tests/unit/local.mk
 include tests/ops/local.mk
 include tests/scheme/local.mk
 include tests/repl/local.mk
+include tests/gpu/local.mk
 
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh

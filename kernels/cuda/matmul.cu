@@ -1,0 +1,94 @@
+/* matmul.cu — MATMUL on CUDA through cuBLAS, with the CPU kernel's contract
+ * (kernels/cpu/matmul.c): a, b, out f32 with equal batch dims (a and b may
+ * have any batch strides, 0 for broadcast); each operand's last two dims have
+ * a unit stride in one of them; out is contiguous. Row-major results come
+ * from column-major cuBLAS by swapping the operands: C^T = op(B)^T op(A)^T. */
+#include <limits.h>
+
+#include "cuda_backend.h"
+
+/* Storage of the last two dims [R, C] of t: row-major (*col = 0) or
+ * column-major (*col = 1) with the returned leading dim; -1 when neither.
+ * The same rule as mat_layout in kernels/cpu/matmul.c. */
+static int64_t mat_layout(const nl_tensor *t, int *col)
+{
+    int64_t R = t->shape[t->ndim - 2], C = t->shape[t->ndim - 1];
+    int64_t sr = t->strides[t->ndim - 2], sc = t->strides[t->ndim - 1];
+    int64_t minr = C > 1 ? C : 1, minc = R > 1 ? R : 1;
+    if (sc == 1 || C == 1) {
+        int64_t ld = R == 1 ? minr : sr;
+        if (ld >= minr && ld <= INT_MAX) { *col = 0; return ld; }
+    }
+    if (sr == 1 || R == 1) {
+        int64_t ld = C == 1 ? minc : sc;
+        if (ld >= minc && ld <= INT_MAX) { *col = 1; return ld; }
+    }
+    return -1;
+}
+
+/* Element offset of batch matrix `bi` (row-major over the batch dims of out). */
+static int64_t batch_offset(const nl_tensor *t, const nl_tensor *out, int64_t bi)
+{
+    int64_t off = 0;
+    for (int d = out->ndim - 3; d >= 0; d--) {
+        off += (bi % out->shape[d]) * t->strides[d];
+        bi /= out->shape[d];
+    }
+    return off;
+}
+
+/* True when the batch offsets of t are bi * (*stride) for every bi, so one
+ * strided-batched call covers all batch matrices. */
+static bool uniform_batches(const nl_tensor *t, const nl_tensor *out, int64_t nbatch, long long *stride)
+{
+    *stride = nbatch > 1 ? batch_offset(t, out, 1) : 0;
+    for (int64_t bi = 2; bi < nbatch; bi++)
+        if (batch_offset(t, out, bi) != bi * *stride) return false;
+    return true;
+}
+
+/* a [..., M, K] or [..., K, M] (i[0]), b [..., K, N] or [..., N, K] (i[1]) -> out [..., M, N] */
+static nl_status cu_matmul(const nl_op_args *args)
+{
+    const nl_tensor *a = args->in[0], *b = args->in[1];
+    nl_tensor *out = args->out[0];
+    int nd = out->ndim, ta = (int)args->p.i[0], tb = (int)args->p.i[1];
+    int64_t M = out->shape[nd - 2], N = out->shape[nd - 1];
+    int64_t K = ta ? a->shape[nd - 2] : a->shape[nd - 1];
+    int64_t nbatch = nl_tensor_numel(out) / (M * N > 0 ? M * N : 1);
+    if (M == 0 || N == 0 || nbatch == 0) return NL_OK;
+    int index = nl_tensor_device(out).index;
+    float *C = (float *)nl_tensor_raw_ptr(out);
+    if (K == 0) {
+        NL_TRY(nl_cu_set_device(index));
+        NL_CU_CHECK(cudaMemsetAsync(C, 0, nl_tensor_nbytes(out), 0));
+        return NL_OK;
+    }
+    int acol, bcol;
+    int64_t lda = mat_layout(a, &acol), ldb = mat_layout(b, &bcol);
+    if (lda < 0 || ldb < 0)
+        return nl_error_set(NL_ERR_ARG, "operand layout not accepted by the kernel (front-end bug)");
+    cublasOperation_t opa = (ta ^ acol) ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t opb = (tb ^ bcol) ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const float *A = (const float *)nl_tensor_raw_ptr(a), *B = (const float *)nl_tensor_raw_ptr(b);
+    const float one = 1.0f, zero = 0.0f;
+    cublasHandle_t h;
+    NL_TRY(nl_cu_blas(index, &h));
+    long long sa, sb;
+    if (nbatch <= INT_MAX && uniform_batches(a, out, nbatch, &sa) && uniform_batches(b, out, nbatch, &sb)) {
+        NL_CUBLAS_CHECK(cublasSgemmStridedBatched(h, opb, opa, (int)N, (int)M, (int)K, &one, B, (int)ldb, sb, A,
+                                                  (int)lda, sa, &zero, C, (int)N, (long long)M * N, (int)nbatch));
+        return NL_OK;
+    }
+    for (int64_t bi = 0; bi < nbatch; bi++) {
+        NL_TRY(nl_interrupt_poll());
+        NL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, (int)N, (int)M, (int)K, &one, B + batch_offset(b, out, bi), (int)ldb,
+                                    A + batch_offset(a, out, bi), (int)lda, &zero, C + bi * M * N, (int)N));
+    }
+    return NL_OK;
+}
+
+void nl_cu_register_matmul(nl_kernel_fn *t)
+{
+    t[NL_OP_MATMUL] = cu_matmul;
+}
