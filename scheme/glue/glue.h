@@ -1,0 +1,86 @@
+/* glue.h — shared pieces of the Guile extension libguile-notellm: the tensor
+ * and optimizer foreign types (take/to/release verbs), status -> exception
+ * mapping, symbol <-> enum tables, argument converters and the primitive
+ * registration table. Only scheme/glue and repl/ may include libguile.h;
+ * nothing in runtime/ may depend on this file. */
+#ifndef NL_GLUE_H
+#define NL_GLUE_H
+
+#include <libguile.h>
+
+#include "nl.h"
+
+/* ---- entry point and primitive registration (init.c) ---------------------- */
+/* The extension's init function: defines and exports every %nl- primitive,
+ * <tensor> and <optimizer> in the current module, installs the allocator
+ * hooks and reads NOTELLM_THREADS. */
+void nl_guile_init(void);
+
+/* One %nl- primitive: Scheme name, arity, C function and a docstring that
+ * (procedure-documentation p) returns. */
+typedef struct nl_scm_proc {
+    const char *name;
+    int req, opt, rest;
+    scm_t_subr fn;
+    const char *doc;
+} nl_scm_proc;
+
+/* Define and export the table's procedures in the current module. */
+void nl_scm_define_procs(const nl_scm_proc *procs, size_t n);
+#define NL_SCM_DEFINE_ALL(table) nl_scm_define_procs((table), sizeof(table) / sizeof((table)[0]))
+
+void nl_scm_init_errors(void);
+void nl_scm_init_tensor_type(void);
+void nl_scm_init_tensor(void);
+void nl_scm_init_view(void);
+void nl_scm_init_print(void);
+void nl_scm_init_ops(void);
+void nl_scm_init_autograd(void);
+void nl_scm_init_optim(void);
+void nl_scm_init_runtime(void);
+
+/* ---- errors (error.c) ----------------------------------------------------- */
+/* Raise the exception for a failed status (key per status, message from
+ * nl_last_error, subr `who`). Clears the interrupt flag for NL_ERR_INTERRUPTED. */
+SCM_NORETURN void nl_scm_raise(nl_status st, const char *who);
+/* Set a runtime-style message and raise it (for checks made in the glue). */
+SCM_NORETURN void nl_scm_raisef(nl_status st, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define NL_SCM_CHECK(who, expr)                              \
+    do {                                                     \
+        nl_status nl_scm_st_ = (expr);                       \
+        if (nl_scm_st_ != NL_OK) nl_scm_raise(nl_scm_st_, who); \
+    } while (0)
+
+/* ---- the tensor type (tensor-type.c) ------------------------------------- */
+extern SCM nl_scm_tensor_class;
+/* Wrap a new reference (the Scheme object owns it from now on). */
+SCM nl_scm_take_tensor(nl_tensor *t);
+/* Wrap an extra reference to t. */
+SCM nl_scm_from_tensor(nl_tensor *t);
+int nl_scm_is_tensor(SCM obj);
+/* Unwrap: wrong-type-arg unless a tensor; notellm-error when it was freed. */
+nl_tensor *nl_scm_to_tensor(SCM obj, int pos, const char *who);
+/* As nl_scm_to_tensor, but #f gives NULL. */
+nl_tensor *nl_scm_to_tensor_or_null(SCM obj, int pos, const char *who);
+/* The wrapped pointer or NULL when freed (no checks beyond the type). */
+nl_tensor *nl_scm_tensor_peek(SCM obj);
+/* Release now (tensor-free!); later use raises "the tensor was freed". */
+void nl_scm_release_tensor(SCM obj);
+
+/* ---- conversions (convert.c) ---------------------------------------------- */
+nl_dtype nl_scm_to_dtype(SCM sym, int pos, const char *who);
+SCM nl_scm_from_dtype(nl_dtype dt);
+nl_device nl_scm_to_device(SCM sym, int pos, const char *who);
+SCM nl_scm_from_device(nl_device d);
+/* A shape: a list of at most NL_MAX_DIMS exact integers, or one integer
+ * (the runtime rejects negative sizes with its shape message). Returns ndim. */
+int nl_scm_to_shape(SCM obj, int64_t *shape, int pos, const char *who);
+SCM nl_scm_from_shape(int ndim, const int64_t *shape);
+int64_t nl_scm_to_i64(SCM obj, int pos, const char *who);
+double nl_scm_to_real(SCM obj, int pos, const char *who);
+/* A list of tensors -> GC-allocated array (freed by the collector, so an
+ * error unwinding past the caller leaks nothing). */
+nl_tensor **nl_scm_to_tensor_array(SCM lst, int *n, int pos, const char *who);
+
+#endif
