@@ -1,0 +1,40 @@
+#!/bin/sh
+# cli.sh — the notellm executable without a terminal: -c, scripts and their
+# exit status and error line, piped input, options, UTF-8 under LC_ALL=C.
+. "${abs_top_srcdir:-.}/tests/repl/lib.sh"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+
+expect_out "-c prints results" "3" nl -c '(+ 1 2)'
+expect_out "-c with tensors" "#<tensor f32[2] cpu>" nl -c '(ones (list 2))'
+expect_status "-c exits 3 on (exit 3)" 3 nl -c '(exit 3)'
+expect_status "--version" 0 nl --version
+expect_out "--version text" "notellm" nl --version
+expect_out "--help mentions --threads" "--threads" nl --help
+expect_status "unknown option" 2 nl --bogus
+expect_err "unknown option message" "unknown option '--bogus'" nl --bogus
+expect_status "--threads needs a number" 2 nl --threads many
+expect_out "--threads 1 applies" "1" nl --threads 1 -c '(threads)'
+expect_out "--seed makes rand reproducible" "$(nl --seed 7 -c '(tensor->list (rand (list 3)))')" nl --seed 7 -c '(tensor->list (rand (list 3)))'
+
+printf '(display (cdr (command-line)))\n(newline)\n' > "$tmp/ok.scm"
+expect_out "script sees its arguments" "(a b)" nl "$tmp/ok.scm" a b
+expect_status "script succeeds" 0 nl "$tmp/ok.scm"
+printf '(display "before")\n(newline)\n(tensor-matmul (zeros (list 2 3)) (zeros (list 4 5)))\n(display "after")\n' > "$tmp/bad.scm"
+expect_status "failing script exits 1" 1 nl "$tmp/bad.scm"
+expect_err "failing script: key: who: message" "notellm-shape-error: tensor-matmul: matmul: inner dims differ: a is [2 3], b is [4 5]" nl "$tmp/bad.scm"
+expect_status "missing script exits 1" 1 nl "$tmp/does-not-exist.scm"
+
+printf '(define x 5)\n(car 1)\n(+ x\n 1)\n' > "$tmp/in.scm"
+expect_out "piped input continues after an error" "6" nl_stdin "$tmp/in.scm"
+expect_err "piped input reports the error" "wrong-type-arg: car: Wrong type (expecting pair): 1" nl_stdin "$tmp/in.scm"
+printf ',help\n' > "$tmp/meta.scm"
+expect_out "meta-command ,help" ",time EXPR" nl_stdin "$tmp/meta.scm"
+printf ',mem\n' > "$tmp/mem.scm"
+expect_out "meta-command ,mem" "host tensors:" nl_stdin "$tmp/mem.scm"
+printf ',time (+ 1 2)\n' > "$tmp/time.scm"
+expect_out "meta-command ,time" "s wall" nl_stdin "$tmp/time.scm"
+
+out=$(LC_ALL=C LANG= nl -c '(display "λ→x")')
+check "UTF-8 output under LC_ALL=C" test "$out" = "λ→x"
+finish

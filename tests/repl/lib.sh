@@ -1,0 +1,32 @@
+# lib.sh — helpers for the REPL tests (sourced): run the uninstalled binary,
+# compare output, count checks, exit with the automake status.
+bld=${abs_top_builddir:-.}
+pass=0
+fail=0
+nl() { "$bld/pre-inst-env" notellm "$@"; }
+nl_stdin() { f=$1; shift; "$bld/pre-inst-env" notellm "$@" < "$f"; }
+check() {
+  name=$1; shift
+  if "$@"; then pass=$((pass + 1)); echo "ok   $name"; else fail=$((fail + 1)); echo "FAIL $name"; fi
+}
+expect_out() {
+  name=$1 want=$2; shift 2
+  got=$("$@" 2>/dev/null)
+  case $got in *"$want"*) check "$name" true ;; *) echo "     want: $want"; echo "     got:  $got"; check "$name" false ;; esac
+}
+expect_err() {
+  name=$1 want=$2; shift 2
+  got=$("$@" 2>&1 >/dev/null)
+  case $got in *"$want"*) check "$name" true ;; *) echo "     want: $want"; echo "     got:  $got"; check "$name" false ;; esac
+}
+expect_status() {
+  name=$1 want=$2; shift 2
+  "$@" >/dev/null 2>&1
+  st=$?
+  [ "$st" = "$want" ] || echo "     status $st, want $want"
+  check "$name" test "$st" = "$want"
+}
+finish() {
+  echo "$pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
