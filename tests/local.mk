@@ -4,6 +4,7 @@ include tests/ops/local.mk
 include tests/scheme/local.mk
 include tests/repl/local.mk
 include tests/gpu/local.mk
+include tests/notebooks/local.mk
 
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh
