@@ -18,7 +18,7 @@ for f in $(grep -rlE '#include *"[^"]*(ops\.h|autograd\.h|ops/common\.h)"' kerne
   report "$f (a kernel) includes an op front-end or autograd header"
 done
 # scheme/notellm modules never load the extension except through one module
-n=$(grep -rl 'load-extension' scheme 2>/dev/null | wc -l)
+n=$(grep -rl --include='*.scm' 'load-extension' scheme 2>/dev/null | wc -l)
 [ "$n" -le 1 ] || report "load-extension appears in $n Scheme files (one module owns it)"
 
 [ $bad -eq 0 ] && echo "layering: ok"
