@@ -16,10 +16,11 @@
 
 (define (repl-user-module)
   "The module REPL input and scripts are evaluated in: (guile-user) with
-(notellm) imported."
+(notellm) and (ice-9 session) (for `help' and `apropos') imported."
   (unless %user-module
     (let ((m (resolve-module '(guile-user))))
       (module-use! m (resolve-interface '(notellm)))
+      (module-use! m (resolve-interface '(ice-9 session)))
       (set! %user-module m)))
   %user-module)
 

@@ -6,6 +6,7 @@ tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
 
 expect_out "-c prints results" "3" nl -c '(+ 1 2)'
+expect_out "(help NAME) shows the docstring" "Softmax of X" nl -c "(help tensor-softmax)"
 expect_out "-c with tensors" "#<tensor f32[2] cpu>" nl -c '(ones (list 2))'
 expect_status "-c exits 3 on (exit 3)" 3 nl -c '(exit 3)'
 expect_status "--version" 0 nl --version
