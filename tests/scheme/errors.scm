@@ -81,6 +81,12 @@
   (test-assert (string-prefix? "notellm-dtype-error: zeros: unknown dtype 'f64'"
                                (error-text (lambda () (zeros 3 #:dtype 'f64))))))
 
+(test-group "notellm-out-of-memory"
+  ;; 2^44 floats = 64 TiB: far beyond this machine; the allocator runs the GC,
+  ;; retries once, then raises, and the session goes on.
+  (test-eq 'notellm-out-of-memory (error-key (lambda () (zeros (list 65536 65536 4096)))))
+  (test-equal 6.0 (tensor-item (tensor-sum (ones '(2 3))))))
+
 (test-group "errors keep the session intact"
   (test-equal '((0.0 0.0 0.0) (0.0 0.0 0.0)) (tensor->list m23))
   (let ((live (assq-ref (memory-stats) 'live-bytes)))
