@@ -8,6 +8,7 @@ libnotellm_la_SOURCES = \
   runtime/ops/common.c runtime/ops/common.h \
   runtime/ops/elementwise.c runtime/ops/reduce.c runtime/ops/matmul.c runtime/ops/softmax.c \
   runtime/ops/index.c runtime/ops/norm.c runtime/ops/attention.c runtime/ops/loss.c \
+  kernels/formulas.h kernels/matrix.h \
   kernels/cpu/kernels.h kernels/cpu/backend.c kernels/cpu/copy.c \
   kernels/cpu/elementwise.c kernels/cpu/reduce.c kernels/cpu/optim.c kernels/cpu/matmul.c \
   kernels/cpu/softmax.c kernels/cpu/index.c kernels/cpu/norm.c kernels/cpu/loss.c \

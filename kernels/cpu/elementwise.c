@@ -6,6 +6,7 @@
  * so broadcasting never materialises copies. No BLAS here. */
 #include <math.h>
 
+#include "../formulas.h"
 #include "kernels.h"
 
 /* ---- strided walk -------------------------------------------------------- */
@@ -89,56 +90,6 @@ static nl_status cpu_scale(const nl_op_args *a)
 
 /* ---- unary --------------------------------------------------------------- */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-#define NL_SQRT_2_OVER_PI 0.7978845608028654f
-#define NL_GELU_C 0.044715f
-
-static inline float unary(nl_op op, float x)
-{
-    switch (op) {
-    case NL_OP_EXP: return expf(x);
-    case NL_OP_LOG: return logf(x);
-    case NL_OP_SQRT: return sqrtf(x);
-    case NL_OP_RSQRT: return 1.0f / sqrtf(x);
-    case NL_OP_TANH: return tanhf(x);
-    case NL_OP_SIGMOID: return sigmoidf(x);
-    case NL_OP_RELU: return x > 0 ? x : 0;
-    case NL_OP_SILU: return x * sigmoidf(x);
-    case NL_OP_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    case NL_OP_GELU_TANH: return 0.5f * x * (1.0f + tanhf(NL_SQRT_2_OVER_PI * (x + NL_GELU_C * x * x * x)));
-    case NL_OP_QUICK_GELU: return x * sigmoidf(1.702f * x);
-    default: return NAN;
-    }
-}
-
-/* d unary(op, x) / dx */
-static inline float unary_grad(nl_op op, float x)
-{
-    switch (op) {
-    case NL_OP_EXP: return expf(x);
-    case NL_OP_LOG: return 1.0f / x;
-    case NL_OP_SQRT: return 0.5f / sqrtf(x);
-    case NL_OP_RSQRT: return -0.5f / (x * sqrtf(x));
-    case NL_OP_TANH: { float t = tanhf(x); return 1.0f - t * t; }
-    case NL_OP_SIGMOID: { float s = sigmoidf(x); return s * (1.0f - s); }
-    case NL_OP_RELU: return x > 0 ? 1.0f : 0.0f;
-    case NL_OP_SILU: { float s = sigmoidf(x); return s * (1.0f + x * (1.0f - s)); }
-    case NL_OP_GELU: {
-        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-        float pdf = expf(-0.5f * x * x) * 0.3989422804014327f;
-        return cdf + x * pdf;
-    }
-    case NL_OP_GELU_TANH: {
-        float u = NL_SQRT_2_OVER_PI * (x + NL_GELU_C * x * x * x), t = tanhf(u);
-        float du = NL_SQRT_2_OVER_PI * (1.0f + 3.0f * NL_GELU_C * x * x);
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-    }
-    case NL_OP_QUICK_GELU: { float s = sigmoidf(1.702f * x); return s + 1.702f * x * s * (1.0f - s); }
-    default: return NAN;
-    }
-}
-
 /* x [N] contiguous -> y = f(x) */
 static nl_status cpu_unary(const nl_op_args *a)
 {
@@ -147,7 +98,7 @@ static nl_status cpu_unary(const nl_op_args *a)
     float *y = nl_f32(a->out[0]);
     nl_op op = a->op;
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t k = 0; k < n; k++) y[k] = unary(op, x[k]);
+    for (int64_t k = 0; k < n; k++) y[k] = nl_unary_f(op, x[k]);
     return NL_OK;
 }
 
@@ -159,7 +110,7 @@ static nl_status cpu_unary_bwd(const nl_op_args *a)
     float *gx = nl_f32(a->out[0]);
     nl_op op = (nl_op)a->p.i[0];
 #pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t k = 0; k < n; k++) gx[k] = g[k] * unary_grad(op, x[k]);
+    for (int64_t k = 0; k < n; k++) gx[k] = g[k] * nl_unary_df(op, x[k]);
     return NL_OK;
 }
 

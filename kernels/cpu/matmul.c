@@ -8,38 +8,8 @@
 #include <string.h>
 
 #include "../../runtime/runtime.h"
+#include "../matrix.h"
 #include "kernels.h"
-
-/* Storage of the last two dims [R, C] of t: row-major (*col = 0) or
- * column-major (*col = 1) with the returned leading dim; -1 when neither
- * (or the leading dim exceeds the BLAS int range). Size-1 dims may carry any
- * stride. Kept identical to the front-end's check in runtime/ops/matmul.c. */
-static int64_t mat_layout(const nl_tensor *t, int *col)
-{
-    int64_t R = t->shape[t->ndim - 2], C = t->shape[t->ndim - 1];
-    int64_t sr = t->strides[t->ndim - 2], sc = t->strides[t->ndim - 1];
-    int64_t minr = C > 1 ? C : 1, minc = R > 1 ? R : 1;
-    if (sc == 1 || C == 1) {
-        int64_t ld = R == 1 ? minr : sr;
-        if (ld >= minr && ld <= INT_MAX) { *col = 0; return ld; }
-    }
-    if (sr == 1 || R == 1) {
-        int64_t ld = C == 1 ? minc : sc;
-        if (ld >= minc && ld <= INT_MAX) { *col = 1; return ld; }
-    }
-    return -1;
-}
-
-/* Element offset of batch matrix `bi` (row-major over the batch dims of out). */
-static int64_t batch_offset(const nl_tensor *t, const nl_tensor *out, int64_t bi)
-{
-    int64_t off = 0;
-    for (int d = out->ndim - 3; d >= 0; d--) {
-        off += (bi % out->shape[d]) * t->strides[d];
-        bi /= out->shape[d];
-    }
-    return off;
-}
 
 /* a [..., M, K] or [..., K, M] (i[0]), b [..., K, N] or [..., N, K] (i[1]) -> out [..., M, N] */
 static nl_status cpu_matmul(const nl_op_args *args)
@@ -57,7 +27,7 @@ static nl_status cpu_matmul(const nl_op_args *args)
         return NL_OK;
     }
     int acol, bcol;
-    int64_t lda = mat_layout(a, &acol), ldb = mat_layout(b, &bcol);
+    int64_t lda = nl_mat_layout(a, &acol), ldb = nl_mat_layout(b, &bcol);
     if (lda < 0 || ldb < 0)
         return nl_error_set(NL_ERR_ARG, "operand layout not accepted by the kernel (front-end bug)");
     enum CBLAS_TRANSPOSE opa = (ta ^ acol) ? CblasTrans : CblasNoTrans;
@@ -66,7 +36,7 @@ static nl_status cpu_matmul(const nl_op_args *args)
     for (int64_t bi = 0; bi < nbatch; bi++) {
         NL_TRY(nl_interrupt_poll());
         cblas_sgemm(CblasRowMajor, opa, opb, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-                    A + batch_offset(a, out, bi), (blasint)lda, B + batch_offset(b, out, bi), (blasint)ldb,
+                    A + nl_batch_offset(a, out, bi), (blasint)lda, B + nl_batch_offset(b, out, bi), (blasint)ldb,
                     0.0f, C + bi * M * N, (blasint)N);
     }
     return NL_OK;

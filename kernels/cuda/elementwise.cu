@@ -1,75 +1,12 @@
 /* elementwise.cu — the elementwise family on CUDA, mirroring the CPU kernels
  * of kernels/cpu/elementwise.c (same inputs, same f32 formulas): ADD SUB MUL
  * DIV (inputs broadcast against the output, any strides), SCALE, the unary
- * activations and UNARY_BWD (gx = gy * f'(x), i[0] = the forward op). */
+ * activations and UNARY_BWD (gx = gy * f'(x), i[0] = the forward op); the
+ * scalar formulas are kernels/formulas.h, shared with the CPU. */
 #include <math.h>
 
-#include "cuda_backend.h"
-
-/* ---- formulas (f32, as on the CPU) ----------------------------------------- */
-
-__device__ __forceinline__ static float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-#define GELU_TANH_K 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_TANH_C 0.044715f
-#define QUICK_GELU_K 1.702f
-
-__device__ static float unary_f(int op, float x)
-{
-    switch (op) {
-    case NL_OP_EXP: return expf(x);
-    case NL_OP_LOG: return logf(x);
-    case NL_OP_SQRT: return sqrtf(x);
-    case NL_OP_RSQRT: return 1.0f / sqrtf(x);
-    case NL_OP_TANH: return tanhf(x);
-    case NL_OP_SIGMOID: return sigmoidf_(x);
-    case NL_OP_RELU: return x > 0.0f ? x : 0.0f;
-    case NL_OP_SILU: return x * sigmoidf_(x);
-    case NL_OP_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-    case NL_OP_GELU_TANH: return 0.5f * x * (1.0f + tanhf(GELU_TANH_K * (x + GELU_TANH_C * x * x * x)));
-    case NL_OP_QUICK_GELU: return x * sigmoidf_(QUICK_GELU_K * x);
-    default: return NAN;
-    }
-}
-
-/* f'(x) of the forward op. */
-__device__ static float unary_df(int op, float x)
-{
-    switch (op) {
-    case NL_OP_EXP: return expf(x);
-    case NL_OP_LOG: return 1.0f / x;
-    case NL_OP_SQRT: return 0.5f / sqrtf(x);
-    case NL_OP_RSQRT: return -0.5f / (x * sqrtf(x));
-    case NL_OP_TANH: {
-        float t = tanhf(x);
-        return 1.0f - t * t;
-    }
-    case NL_OP_SIGMOID: {
-        float s = sigmoidf_(x);
-        return s * (1.0f - s);
-    }
-    case NL_OP_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case NL_OP_SILU: {
-        float s = sigmoidf_(x);
-        return s * (1.0f + x * (1.0f - s));
-    }
-    case NL_OP_GELU: {
-        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-        float pdf = expf(-0.5f * x * x) * 0.3989422804014327f;
-        return cdf + x * pdf;
-    }
-    case NL_OP_GELU_TANH: {
-        float u = GELU_TANH_K * (x + GELU_TANH_C * x * x * x), t = tanhf(u);
-        float du = GELU_TANH_K * (1.0f + 3.0f * GELU_TANH_C * x * x);
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-    }
-    case NL_OP_QUICK_GELU: {
-        float s = sigmoidf_(QUICK_GELU_K * x);
-        return s + QUICK_GELU_K * x * s * (1.0f - s);
-    }
-    default: return NAN;
-    }
-}
+#include "cuda_backend.h" /* first: wraps the runtime headers in extern "C" */
+#include "../formulas.h"
 
 /* ---- kernels ------------------------------------------------------------------- */
 
@@ -97,13 +34,13 @@ __global__ static void scale_kernel(float *out, const float *x, nl_cu_layout lx,
 
 __global__ static void unary_kernel(int op, float *out, const float *x, nl_cu_layout lx, int64_t n)
 {
-    NL_CU_FOR(i, n) out[i] = unary_f(op, x[nl_cu_offset(lx, i)]);
+    NL_CU_FOR(i, n) out[i] = nl_unary_f(op, x[nl_cu_offset(lx, i)]);
 }
 
 __global__ static void unary_bwd_kernel(int op, float *gx, const float *gy, nl_cu_layout lg, const float *x,
                                         nl_cu_layout lx, int64_t n)
 {
-    NL_CU_FOR(i, n) gx[i] = gy[nl_cu_offset(lg, i)] * unary_df(op, x[nl_cu_offset(lx, i)]);
+    NL_CU_FOR(i, n) gx[i] = gy[nl_cu_offset(lg, i)] * nl_unary_df(op, x[nl_cu_offset(lx, i)]);
 }
 
 /* ---- host side: out[0] is a fresh contiguous f32 tensor ------------------------- */

@@ -37,6 +37,7 @@ notellm_cuda_la_LIBADD = libnotellm.la $(CUDA_LIBS) -lstdc++
 notellm_cuda_la_LDFLAGS = -module -avoid-version -no-undefined -export-symbols-regex '^nl_cuda_module_init$$'
 # nvcc writes no dependency files: every object depends on every header it may include.
 $(notellm_cuda_la_OBJECTS): $(srcdir)/kernels/cuda/cuda_backend.h $(srcdir)/kernels/cuda/module.h \
+  $(srcdir)/kernels/formulas.h $(srcdir)/kernels/matrix.h \
   $(pkginclude_HEADERS) config.h
 
 # The module links libnotellm: install the library first (libtool relinks).

@@ -5,45 +5,16 @@
  * from column-major cuBLAS by swapping the operands: C^T = op(B)^T op(A)^T. */
 #include <limits.h>
 
-#include "cuda_backend.h"
-
-/* Storage of the last two dims [R, C] of t: row-major (*col = 0) or
- * column-major (*col = 1) with the returned leading dim; -1 when neither.
- * The same rule as mat_layout in kernels/cpu/matmul.c. */
-static int64_t mat_layout(const nl_tensor *t, int *col)
-{
-    int64_t R = t->shape[t->ndim - 2], C = t->shape[t->ndim - 1];
-    int64_t sr = t->strides[t->ndim - 2], sc = t->strides[t->ndim - 1];
-    int64_t minr = C > 1 ? C : 1, minc = R > 1 ? R : 1;
-    if (sc == 1 || C == 1) {
-        int64_t ld = R == 1 ? minr : sr;
-        if (ld >= minr && ld <= INT_MAX) { *col = 0; return ld; }
-    }
-    if (sr == 1 || R == 1) {
-        int64_t ld = C == 1 ? minc : sc;
-        if (ld >= minc && ld <= INT_MAX) { *col = 1; return ld; }
-    }
-    return -1;
-}
-
-/* Element offset of batch matrix `bi` (row-major over the batch dims of out). */
-static int64_t batch_offset(const nl_tensor *t, const nl_tensor *out, int64_t bi)
-{
-    int64_t off = 0;
-    for (int d = out->ndim - 3; d >= 0; d--) {
-        off += (bi % out->shape[d]) * t->strides[d];
-        bi /= out->shape[d];
-    }
-    return off;
-}
+#include "cuda_backend.h" /* first: wraps the runtime headers in extern "C" */
+#include "../matrix.h"
 
 /* True when the batch offsets of t are bi * (*stride) for every bi, so one
  * strided-batched call covers all batch matrices. */
 static bool uniform_batches(const nl_tensor *t, const nl_tensor *out, int64_t nbatch, long long *stride)
 {
-    *stride = nbatch > 1 ? batch_offset(t, out, 1) : 0;
+    *stride = nbatch > 1 ? nl_batch_offset(t, out, 1) : 0;
     for (int64_t bi = 2; bi < nbatch; bi++)
-        if (batch_offset(t, out, bi) != bi * *stride) return false;
+        if (nl_batch_offset(t, out, bi) != bi * *stride) return false;
     return true;
 }
 
@@ -65,7 +36,7 @@ static nl_status cu_matmul(const nl_op_args *args)
         return NL_OK;
     }
     int acol, bcol;
-    int64_t lda = mat_layout(a, &acol), ldb = mat_layout(b, &bcol);
+    int64_t lda = nl_mat_layout(a, &acol), ldb = nl_mat_layout(b, &bcol);
     if (lda < 0 || ldb < 0)
         return nl_error_set(NL_ERR_ARG, "operand layout not accepted by the kernel (front-end bug)");
     cublasOperation_t opa = (ta ^ acol) ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -82,8 +53,8 @@ static nl_status cu_matmul(const nl_op_args *args)
     }
     for (int64_t bi = 0; bi < nbatch; bi++) {
         NL_TRY(nl_interrupt_poll());
-        NL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, (int)N, (int)M, (int)K, &one, B + batch_offset(b, out, bi), (int)ldb,
-                                    A + batch_offset(a, out, bi), (int)lda, &zero, C + bi * M * N, (int)N));
+        NL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, (int)N, (int)M, (int)K, &one, B + nl_batch_offset(b, out, bi), (int)ldb,
+                                    A + nl_batch_offset(a, out, bi), (int)lda, &zero, C + bi * M * N, (int)N));
     }
     return NL_OK;
 }

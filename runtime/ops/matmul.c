@@ -4,20 +4,8 @@
  * Depends on the MATMUL kernel contract (kernels/cpu/matmul.c), not on BLAS. */
 #include <limits.h>
 
+#include "../../kernels/matrix.h"
 #include "common.h"
-
-/* True when the last two dims [R, C] of t have a unit stride in one dim and a
- * valid leading dim in the other: the kernel then needs no copy. Must accept
- * exactly what mat_layout in kernels/cpu/matmul.c accepts. */
-static bool blas_layout_ok(const nl_tensor *t)
-{
-    int64_t R = t->shape[t->ndim - 2], C = t->shape[t->ndim - 1];
-    int64_t sr = t->strides[t->ndim - 2], sc = t->strides[t->ndim - 1];
-    int64_t minr = C > 1 ? C : 1, minc = R > 1 ? R : 1;
-    int64_t ldr = R == 1 ? minr : sr, ldc = C == 1 ? minc : sc;
-    if ((sc == 1 || C == 1) && ldr >= minr && ldr <= INT_MAX) return true;
-    return (sr == 1 || R == 1) && ldc >= minc && ldc <= INT_MAX;
-}
 
 typedef struct mm_dims {
     int64_t M, N, K;
@@ -66,7 +54,7 @@ static nl_status mm_check(const nl_tensor *a, const nl_tensor *b, bool ta, bool 
 static nl_status kernel_operand(nl_tensor **out, nl_tensor *t, const mm_dims *d)
 {
     nl_tensor *c;
-    if (blas_layout_ok(t)) c = nl_tensor_retain(t);
+    if (nl_mat_layout(t, &(int){0}) >= 0) c = nl_tensor_retain(t);
     else NL_TRY(nl_contiguous(&c, t));
     int64_t shape[NL_MAX_DIMS];
     for (int i = 0; i < d->nb; i++) shape[i] = d->batch[i];
