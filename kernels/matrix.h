@@ -42,4 +42,30 @@ static inline int64_t nl_batch_offset(const nl_tensor *t, const nl_tensor *out, 
     return off;
 }
 
+/* The problem one MATMUL call describes: out [..., M, N] = op(a) op(b) over
+ * nbatch matrices, K the inner size; ta/tb the requested transposes
+ * (p.i[0], p.i[1]) and opa/opb whether BLAS must transpose each operand's
+ * row-major view (the request combined with a column-major layout). */
+typedef struct nl_mm_problem {
+    int64_t M, N, K, nbatch, lda, ldb;
+    int opa, opb;
+} nl_mm_problem;
+
+/* Fill *pb from the kernel arguments; -1 when an operand's layout is not one
+ * BLAS accepts (the front-end copies those, so this is an internal error). */
+static inline int nl_mm_problem_of(const nl_tensor *a, const nl_tensor *b, const nl_tensor *out, int ta, int tb,
+                                   nl_mm_problem *pb)
+{
+    int nd = out->ndim, acol = 0, bcol = 0;
+    pb->M = out->shape[nd - 2];
+    pb->N = out->shape[nd - 1];
+    pb->K = ta ? a->shape[nd - 2] : a->shape[nd - 1];
+    pb->nbatch = pb->M * pb->N > 0 ? nl_tensor_numel(out) / (pb->M * pb->N) : 0;
+    pb->lda = nl_mat_layout(a, &acol);
+    pb->ldb = nl_mat_layout(b, &bcol);
+    pb->opa = ta ^ acol;
+    pb->opb = tb ^ bcol;
+    return pb->lda < 0 || pb->ldb < 0 ? -1 : 0;
+}
+
 #endif

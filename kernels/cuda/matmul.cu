@@ -23,38 +23,34 @@ static nl_status cu_matmul(const nl_op_args *args)
 {
     const nl_tensor *a = args->in[0], *b = args->in[1];
     nl_tensor *out = args->out[0];
-    int nd = out->ndim, ta = (int)args->p.i[0], tb = (int)args->p.i[1];
-    int64_t M = out->shape[nd - 2], N = out->shape[nd - 1];
-    int64_t K = ta ? a->shape[nd - 2] : a->shape[nd - 1];
-    int64_t nbatch = nl_tensor_numel(out) / (M * N > 0 ? M * N : 1);
-    if (M == 0 || N == 0 || nbatch == 0) return NL_OK;
+    nl_mm_problem pb;
+    int bad = nl_mm_problem_of(a, b, out, (int)args->p.i[0], (int)args->p.i[1], &pb);
+    if (pb.nbatch == 0) return NL_OK;
     int index = nl_tensor_device(out).index;
     float *C = (float *)nl_tensor_raw_ptr(out);
-    if (K == 0) {
+    if (pb.K == 0) {
         NL_TRY(nl_cu_set_device(index));
         NL_CU_CHECK(cudaMemsetAsync(C, 0, nl_tensor_nbytes(out), 0));
         return NL_OK;
     }
-    int acol, bcol;
-    int64_t lda = nl_mat_layout(a, &acol), ldb = nl_mat_layout(b, &bcol);
-    if (lda < 0 || ldb < 0)
-        return nl_error_set(NL_ERR_ARG, "operand layout not accepted by the kernel (front-end bug)");
-    cublasOperation_t opa = (ta ^ acol) ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasOperation_t opb = (tb ^ bcol) ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (bad) return nl_error_set(NL_ERR_ARG, "operand layout not accepted by the kernel (front-end bug)");
+    /* cuBLAS is column-major: compute out^T = op(b)^T op(a)^T by swapping the operands. */
+    cublasOperation_t opa = pb.opa ? CUBLAS_OP_T : CUBLAS_OP_N, opb = pb.opb ? CUBLAS_OP_T : CUBLAS_OP_N;
     const float *A = (const float *)nl_tensor_raw_ptr(a), *B = (const float *)nl_tensor_raw_ptr(b);
     const float one = 1.0f, zero = 0.0f;
+    int M = (int)pb.M, N = (int)pb.N, K = (int)pb.K, lda = (int)pb.lda, ldb = (int)pb.ldb;
     cublasHandle_t h;
     NL_TRY(nl_cu_blas(index, &h));
     long long sa, sb;
-    if (nbatch <= INT_MAX && uniform_batches(a, out, nbatch, &sa) && uniform_batches(b, out, nbatch, &sb)) {
-        NL_CUBLAS_CHECK(cublasSgemmStridedBatched(h, opb, opa, (int)N, (int)M, (int)K, &one, B, (int)ldb, sb, A,
-                                                  (int)lda, sa, &zero, C, (int)N, (long long)M * N, (int)nbatch));
+    if (pb.nbatch <= INT_MAX && uniform_batches(a, out, pb.nbatch, &sa) && uniform_batches(b, out, pb.nbatch, &sb)) {
+        NL_CUBLAS_CHECK(cublasSgemmStridedBatched(h, opb, opa, N, M, K, &one, B, ldb, sb, A, lda, sa, &zero, C, N,
+                                                  (long long)M * N, (int)pb.nbatch));
         return NL_OK;
     }
-    for (int64_t bi = 0; bi < nbatch; bi++) {
+    for (int64_t bi = 0; bi < pb.nbatch; bi++) {
         NL_TRY(nl_interrupt_poll());
-        NL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, (int)N, (int)M, (int)K, &one, B + nl_batch_offset(b, out, bi), (int)ldb,
-                                    A + nl_batch_offset(a, out, bi), (int)lda, &zero, C + bi * M * N, (int)N));
+        NL_CUBLAS_CHECK(cublasSgemm(h, opb, opa, N, M, K, &one, B + nl_batch_offset(b, out, bi), ldb,
+                                    A + nl_batch_offset(a, out, bi), lda, &zero, C + bi * pb.M * pb.N, N));
     }
     return NL_OK;
 }
