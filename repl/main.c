@@ -310,7 +310,7 @@ static void *inner_main(void *data)
     if (scm_is_true(um)) scm_set_current_module(um);
     if (o->threads) safe_call(scm_c_public_ref("notellm", "set-threads!"), scm_list_1(scm_from_int(atoi(o->threads))));
     if (o->seed) safe_call(scm_c_public_ref("notellm", "set-seed!"), scm_list_1(scm_c_locale_stringn_to_number(o->seed, strlen(o->seed), 10)));
-    if (o->device) safe_call(repl_proc("set-default-device!"), scm_list_1(scm_from_utf8_string(o->device)));
+    if (o->device) safe_call(scm_c_public_ref("notellm", "set-default-device!"), scm_list_1(scm_from_utf8_string(o->device)));
     safe_call(repl_proc("install-interrupt-handler!"), SCM_EOL);
     chain_sigint();
     if (o->script) {

@@ -17,9 +17,9 @@
   (weight linear-weight)
   (bias linear-bias))
 
-(define* (make-linear in out #:key (bias #t) (dtype 'f32) (device 'cpu))
+(define* (make-linear in out #:key (bias #t) (dtype 'f32) (device (default-device)))
   "A linear layer y = x W^T + b with WEIGHT [OUT, IN] and BIAS [OUT] (when
-BIAS is true), initialised like torch.nn.Linear (Kaiming-uniform: both drawn
+BIAS is true) on DEVICE, initialised like torch.nn.Linear (Kaiming-uniform: both drawn
 from U(-1/sqrt(IN), 1/sqrt(IN)) with the seeded generator), requiring grad."
   (let* ((bound (/ 1.0 (sqrt in)))
          (init (lambda (shape)

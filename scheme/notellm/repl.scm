@@ -9,8 +9,7 @@
   #:use-module (notellm)
   #:use-module (notellm primitives)
   #:export (repl-input-status repl-evaluate repl-completions repl-run-script repl-run-expression
-            repl-user-module install-interrupt-handler! repl-error-message
-            default-device set-default-device!))
+            repl-user-module install-interrupt-handler! repl-error-message))
 
 (define %user-module #f)
 
@@ -23,16 +22,6 @@
       (module-use! m (resolve-interface '(ice-9 session)))
       (set! %user-module m)))
   %user-module)
-
-(define %default-device 'cpu)
-
-(define (default-device)
-  "The device named by --device or ,device (a symbol such as cpu or cuda:0)."
-  %default-device)
-
-(define (set-default-device! dev)
-  "Set the device reported by (default-device); DEV is a symbol or string."
-  (set! %default-device (if (string? dev) (string->symbol dev) dev)))
 
 ;;; ---- errors ----------------------------------------------------------------
 
@@ -125,7 +114,7 @@ every form succeeded."
   (let* ((forms (read-all expr-str))
          (t0 (get-internal-real-time))
          (ok (every eval-form forms)))
-    (when (> (cuda-device-count) 0) (%nl-synchronize (default-device)))
+    (synchronize)
     (format #t ";; ~,4f s wall~%" (/ (- (get-internal-real-time) t0) 1. internal-time-units-per-second))
     ok))
 

@@ -40,15 +40,28 @@
             grad-enabled? call-with-no-grad with-no-grad
             ;; runtime knobs
             set-threads! threads set-seed! memory-stats reset-peak-memory!
-            cuda-available? cuda-device-count notellm-version))
+            cuda-available? cuda-device-count notellm-version
+            default-device set-default-device! synchronize))
 
 ;;; ---- construction ---------------------------------------------------------
+
+(define %default-device 'cpu)
+
+(define (default-device)
+  "The device constructors use when #:device is not given: 'cpu unless
+set-default-device! (or `notellm --device DEV`) changed it."
+  %default-device)
+
+(define (set-default-device! dev)
+  "Make DEV (a symbol or string: cpu, cuda, cuda:N) the default device of the
+constructors. The device is checked when a tensor is first made on it."
+  (set! %default-device (if (string? dev) (string->symbol dev) dev)))
 
 (define (finish t requires-grad)
   (when requires-grad (%nl-set-tensor-requires-grad! t #t))
   t)
 
-(define* (tensor data #:key (dtype 'f32) (device 'cpu) (requires-grad #f))
+(define* (tensor data #:key (dtype 'f32) (device (default-device)) (requires-grad #f))
   "Make a tensor from DATA, a number (0-d tensor) or a nested list of numbers
 (booleans count as 1 and 0). The nesting gives the shape; ragged lists raise
 notellm-shape-error. DTYPE is one of 'f32 'bf16 'f16 'i32 'i64 'u8 (default
@@ -56,16 +69,16 @@ notellm-shape-error. DTYPE is one of 'f32 'bf16 'f16 'i32 'i64 'u8 (default
 Example: (tensor '((1 2 3) (4 5 6))) is an f32[2 3] tensor."
   (finish (%nl-tensor-from-list data dtype device) requires-grad))
 
-(define* (full shape value #:key (dtype 'f32) (device 'cpu) (requires-grad #f))
+(define* (full shape value #:key (dtype 'f32) (device (default-device)) (requires-grad #f))
   "Make a tensor of SHAPE (a list of sizes, or one size) with every element
 VALUE."
   (finish (%nl-tensor-full shape value dtype device "full") requires-grad))
 
-(define* (zeros shape #:key (dtype 'f32) (device 'cpu) (requires-grad #f))
+(define* (zeros shape #:key (dtype 'f32) (device (default-device)) (requires-grad #f))
   "Make a tensor of SHAPE (a list of sizes, or one size) filled with 0."
   (finish (%nl-tensor-full shape 0 dtype device "zeros") requires-grad))
 
-(define* (ones shape #:key (dtype 'f32) (device 'cpu) (requires-grad #f))
+(define* (ones shape #:key (dtype 'f32) (device (default-device)) (requires-grad #f))
   "Make a tensor of SHAPE (a list of sizes, or one size) filled with 1."
   (finish (%nl-tensor-full shape 1 dtype device "ones") requires-grad))
 
@@ -77,18 +90,18 @@ VALUE."
   "A tensor of ones with the shape of T (and its dtype and device unless given)."
   (full (tensor-shape t) 1 #:dtype dtype #:device device))
 
-(define* (rand shape #:key (low 0.0) (high 1.0) (dtype 'f32) (device 'cpu) (requires-grad #f))
+(define* (rand shape #:key (low 0.0) (high 1.0) (dtype 'f32) (device (default-device)) (requires-grad #f))
   "Make a tensor of SHAPE with uniform values in [LOW, HIGH) from the global
 seeded generator (see set-seed!). The values do not depend on the device or the
 thread count."
   (finish (%nl-tensor-random 'uniform shape low high dtype device) requires-grad))
 
-(define* (randn shape #:key (mean 0.0) (std 1.0) (dtype 'f32) (device 'cpu) (requires-grad #f))
+(define* (randn shape #:key (mean 0.0) (std 1.0) (dtype 'f32) (device (default-device)) (requires-grad #f))
   "Make a tensor of SHAPE with normal values (MEAN, STD) from the global
 seeded generator (see set-seed!)."
   (finish (%nl-tensor-random 'normal shape mean std dtype device) requires-grad))
 
-(define* (arange start-or-end #:optional end (step 1) #:key dtype (device 'cpu))
+(define* (arange start-or-end #:optional end (step 1) #:key dtype (device (default-device)))
   "(arange END) or (arange START END [STEP]): the 1-d tensor START, START+STEP,
 ... up to but excluding END. DTYPE defaults to 'i64 when all the numbers are
 exact integers (like torch.arange), else 'f32."
@@ -101,13 +114,13 @@ exact integers (like torch.arange), else 'f32."
                                      'f32))
                        device)))
 
-(define* (bytevector->tensor bv #:optional (shape #f) #:key (dtype 'f32) (device 'cpu))
+(define* (bytevector->tensor bv #:optional (shape #f) #:key (dtype 'f32) (device (default-device)))
   "Make a tensor whose elements are the bytes of BV read as DTYPE in native
 byte order. SHAPE defaults to 1-d; a length that does not match SHAPE raises
 notellm-shape-error."
   (%nl-bytes->tensor bv dtype shape dtype device))
 
-(define* (f32vector->tensor v #:optional (shape #f) #:key (dtype 'f32) (device 'cpu))
+(define* (f32vector->tensor v #:optional (shape #f) #:key (dtype 'f32) (device (default-device)))
   "Make a tensor of SHAPE (default: 1-d) from the SRFI-4 f32vector V,
 converted to DTYPE."
   (unless (f32vector? v)
@@ -505,6 +518,11 @@ initialisation; the same seed and thread count give the same results."
 (define (cuda-device-count)
   "The number of usable CUDA devices (0 without CUDA, driver or GPU)."
   (%nl-cuda-device-count))
+
+(define* (synchronize #:optional (device (default-device)))
+  "Wait until the work queued on DEVICE (default: the default device) is done;
+CUDA kernels run asynchronously, so time device work only after this."
+  (%nl-synchronize device))
 
 (define (cuda-available?)
   "#t if at least one CUDA device can be used."

@@ -15,6 +15,8 @@ expect_out "--help mentions --threads" "--threads" nl --help
 expect_status "unknown option" 2 nl --bogus
 expect_err "unknown option message" "unknown option '--bogus'" nl --bogus
 expect_status "--threads needs a number" 2 nl --threads many
+expect_out "--device sets the constructors' default" "cpu" nl --device cpu -c "(tensor-device (zeros 2))"
+expect_err "--device cuda:0 without CUDA: tensors raise a device error" "notellm-device-error" nl --device cuda:0 -c "(zeros 2)"
 expect_out "--threads 1 applies" "1" nl --threads 1 -c '(threads)'
 expect_out "--seed makes rand reproducible" "$(nl --seed 7 -c '(tensor->list (rand (list 3)))')" nl --seed 7 -c '(tensor->list (rand (list 3)))'
 
