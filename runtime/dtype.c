@@ -78,6 +78,16 @@ static double load(const void *p, nl_dtype t, size_t i)
     }
 }
 
+/* Float to integer without undefined behaviour: truncate toward zero, clamp
+ * to [lo, hi], NaN -> 0. */
+static int64_t clamp_int(double v, double lo, double hi)
+{
+    if (isnan(v)) return 0;
+    if (v <= lo) return (int64_t)lo;
+    if (v >= hi) return (int64_t)hi;
+    return (int64_t)v;
+}
+
 void nl_convert(void *dst, nl_dtype dt, const void *src, nl_dtype st, size_t n)
 {
     if (dt == st) { memcpy(dst, src, n * nl_dtype_size(dt)); return; }
@@ -99,9 +109,9 @@ void nl_convert(void *dst, nl_dtype dt, const void *src, nl_dtype st, size_t n)
         case NL_F32: ((float *)dst)[i] = (float)v; break;
         case NL_BF16: ((uint16_t *)dst)[i] = nl_f32_to_bf16((float)v); break;
         case NL_F16: ((uint16_t *)dst)[i] = nl_f32_to_f16((float)v); break;
-        case NL_I32: ((int32_t *)dst)[i] = isfinite(v) ? (int32_t)v : 0; break;
-        case NL_I64: ((int64_t *)dst)[i] = isfinite(v) ? (int64_t)v : 0; break;
-        case NL_U8: ((uint8_t *)dst)[i] = isfinite(v) ? (uint8_t)(int64_t)v : 0; break;
+        case NL_I32: ((int32_t *)dst)[i] = (int32_t)clamp_int(v, INT32_MIN, INT32_MAX); break;
+        case NL_I64: ((int64_t *)dst)[i] = clamp_int(v, -9.2233720368547758e18, 9.2233720368547748e18); break;
+        case NL_U8: ((uint8_t *)dst)[i] = (uint8_t)clamp_int(v, 0, 255); break;
         default: break;
         }
     }

@@ -23,7 +23,8 @@ uint16_t nl_f32_to_f16(float f);
 float nl_f16_to_f32(uint16_t h);
 
 /* Convert n elements between any two dtypes (contiguous buffers). Float to
- * integer conversion truncates toward zero, as C casts do. */
+ * integer conversion truncates toward zero and saturates at the integer
+ * type's range (NaN gives 0), so no input is undefined behaviour. */
 void nl_convert(void *dst, nl_dtype dt, const void *src, nl_dtype st, size_t n);
 
 #endif

@@ -62,6 +62,15 @@ static void test_dtypes(void)
     h_check(nl_bf16_to_f32(nl_f32_to_bf16(3.14159265f)) == 3.140625f, "bf16 rounds pi to nearest even");
     h_check(isnan(nl_bf16_to_f32(nl_f32_to_bf16(NAN))), "bf16 keeps NaN");
 
+    float wide[5] = {3e9f, -3e9f, NAN, 300.0f, -1.5f};
+    int32_t i32[5];
+    uint8_t u8[5];
+    nl_convert(i32, NL_I32, wide, NL_F32, 5);
+    nl_convert(u8, NL_U8, wide, NL_F32, 5);
+    h_check(i32[0] == INT32_MAX && i32[1] == INT32_MIN && i32[2] == 0 && i32[3] == 300 && i32[4] == -1,
+            "f32 -> i32 saturates, NaN -> 0, truncates toward zero");
+    h_check(u8[0] == 255 && u8[1] == 0 && u8[2] == 0 && u8[3] == 255 && u8[4] == 0, "f32 -> u8 saturates");
+
     int64_t ids[3] = {(1ll << 53) + 1, -7, 42};
     nl_tensor *t = NULL, *u = NULL;
     int64_t sh[1] = {3};
