@@ -494,11 +494,11 @@ static void test_bad_inputs(void)
     h_expect_error(nl_l2_normalize(&y, sc, 1e-12), NL_ERR_SHAPE, "l2-normalize of a 0-d x");
     h_expect_error(nl_l2_normalize(&y, x, -1e-12), NL_ERR_ARG, "l2-normalize with a negative eps");
 
-    int64_t p5[5] = {0, 1, 2, 3, 4}, p10[10] = {0}, ps4 = 4, ps5 = 5, ps35[2] = {3, 5}, ps25[2] = {2, 5};
+    int64_t p5[5] = {0, 1, 2, 3, 4}, p15[15] = {0}, ps4 = 4, ps5 = 5, ps35[2] = {3, 5}, ps25[2] = {2, 5}; /* p15 holds the 15 positions of [3 5] */
     nl_tensor *xr = h_rand(4, sx, -1, 1, false), *x3 = h_rand(3, sx3, -1, 1, false);
     nl_tensor *xri = h_randint(4, sx, 4, NL_I64), *pos = positions(1, &ps5, p5, NL_I64);
-    nl_tensor *pos4 = positions(1, &ps4, p5, NL_I64), *pos35 = positions(2, ps35, p10, NL_I64);
-    nl_tensor *posf = h_rand(1, &ps5, 0, 4, false), *posu8 = positions(2, ps25, p10, NL_U8);
+    nl_tensor *pos4 = positions(1, &ps4, p5, NL_I64), *pos35 = positions(2, ps35, p15, NL_I64);
+    nl_tensor *posf = h_rand(1, &ps5, 0, 4, false), *posu8 = positions(2, ps25, p15, NL_U8);
     h_expect_error(nl_rope(&y, xr, pos, 10000, 3), NL_ERR_ARG, "rope with odd rotary_dim 3");
     h_expect_error(nl_rope(&y, xr, pos, 10000, 10), NL_ERR_ARG, "rope with rotary_dim 10 > HS 8");
     h_expect_error(nl_rope(&y, xr, pos, 10000, -2), NL_ERR_ARG, "rope with rotary_dim -2");
