@@ -4,7 +4,7 @@ lib_LTLIBRARIES += libnotellm.la
 libnotellm_la_SOURCES = \
   runtime/error.c runtime/dtype.c runtime/alloc.c runtime/rng.c runtime/runtime.c \
   runtime/device.c runtime/op.c runtime/tensor.c runtime/view.c runtime/autograd.c \
-  runtime/optim.c \
+  runtime/optim.c runtime/io/safetensors.c \
   runtime/ops/common.c runtime/ops/common.h \
   runtime/ops/elementwise.c runtime/ops/reduce.c runtime/ops/matmul.c runtime/ops/softmax.c \
   runtime/ops/index.c runtime/ops/norm.c runtime/ops/attention.c runtime/ops/loss.c \
@@ -13,8 +13,8 @@ libnotellm_la_SOURCES = \
   kernels/cpu/elementwise.c kernels/cpu/reduce.c kernels/cpu/optim.c kernels/cpu/matmul.c \
   kernels/cpu/softmax.c kernels/cpu/index.c kernels/cpu/norm.c kernels/cpu/loss.c \
   kernels/cpu/attention.c
-libnotellm_la_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS) -O2
-libnotellm_la_LIBADD = $(BLAS_LIBS) $(OPENMP_CFLAGS) -lm -ldl
+libnotellm_la_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS) $(CJSON_CFLAGS) -O2
+libnotellm_la_LIBADD = $(BLAS_LIBS) $(CJSON_LIBS) $(OPENMP_CFLAGS) -lm -ldl
 libnotellm_la_LDFLAGS = -version-info 0:0:0 -no-undefined
 
 if !HAVE_CUDA
@@ -24,4 +24,4 @@ endif
 pkginclude_HEADERS = \
   runtime/nl.h runtime/error.h runtime/dtype.h runtime/alloc.h runtime/device.h \
   runtime/op.h runtime/ops.def runtime/tensor.h runtime/autograd.h runtime/ops.h \
-  runtime/optim.h runtime/rng.h runtime/runtime.h
+  runtime/optim.h runtime/rng.h runtime/runtime.h runtime/io/safetensors.h
