@@ -5,6 +5,7 @@ include tests/scheme/local.mk
 include tests/repl/local.mk
 include tests/gpu/local.mk
 include tests/notebooks/local.mk
+include tests/model/local.mk
 
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "safetensors.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -608,27 +610,12 @@ static nl_status st_build_header(st_buf *b, const char *path, int n, const char 
     return NL_OK;
 }
 
-static nl_status st_write_all(int fd, const char *tmp, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return nl_error_set(NL_ERR_IO, "safetensors save: write to %s failed: %s", tmp,
-                                w < 0 ? strerror(errno) : "no progress");
-        c += w;
-        n -= (size_t)w;
-    }
-    return NL_OK;
-}
-
-static nl_status st_write_tensor(int fd, const char *tmp, const char *name, const nl_tensor *t)
+static nl_status st_write_tensor(nl_atomic_file *f, const char *name, const nl_tensor *t)
 {
     size_t nb = nl_tensor_nbytes(t);
     if (nb == 0) return NL_OK;
     if (nl_tensor_device(t).type == NL_DEV_CPU && nl_tensor_is_contiguous(t))
-        return st_write_all(fd, tmp, nl_tensor_host_ptr(t), nb);
+        return nl_atomic_write(f, nl_tensor_host_ptr(t), nb);
     void *host;
     NL_TRY(nl_host_alloc(nb, &host));
     nl_status st = nl_tensor_to_host(t, host, t->dtype);
@@ -638,26 +625,8 @@ static nl_status st_write_tensor(int fd, const char *tmp, const char *name, cons
         snprintf(who, sizeof who, "safetensors save: tensor \"%s\"", name);
         return nl_error_prefix(st, who);
     }
-    st = st_write_all(fd, tmp, host, nb);
+    st = nl_atomic_write(f, host, nb);
     nl_host_free(host, nb);
-    return st;
-}
-
-static nl_status st_fsync_dir(const char *path)
-{
-    char *dir = st_strdup(path);
-    if (!dir) return st_oom(path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    nl_status st = NL_OK;
-    if (fd < 0 || fsync(fd) != 0)
-        st = nl_error_set(NL_ERR_IO, "safetensors save %s: cannot sync directory %s: %s", path, dir,
-                          strerror(errno));
-    if (fd >= 0) close(fd);
-    free(dir);
     return st;
 }
 
@@ -667,28 +636,16 @@ nl_status nl_safetensors_save(const char *path, int n, const char *const *names,
     NL_TRY(st_check_save_args(path, n, names, tensors, n_meta, meta_kv));
     st_buf hdr = {0};
     nl_status st = st_build_header(&hdr, path, n, names, tensors, n_meta, meta_kv);
-    size_t tl = strlen(path) + 16;
-    char *tmp = malloc(tl);
-    if (st == NL_OK && !tmp) st = st_oom(path);
-    int fd = -1;
+    nl_atomic_file f;
+    if (st == NL_OK) st = nl_atomic_open(&f, path);
     if (st == NL_OK) {
-        snprintf(tmp, tl, "%s.tmp.XXXXXX", path);
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) st = nl_error_set(NL_ERR_IO, "safetensors save: cannot create %s: %s", tmp, strerror(errno));
+        st = nl_atomic_write(&f, hdr.p, hdr.len);
+        for (int i = 0; i < n && st == NL_OK; i++) st = st_write_tensor(&f, names[i], tensors[i]);
+        if (st == NL_OK)
+            st = nl_atomic_commit(&f);
+        else
+            nl_atomic_abort(&f);
     }
-    if (st == NL_OK && fchmod(fd, 0644) != 0)
-        st = nl_error_set(NL_ERR_IO, "safetensors save: chmod %s: %s", tmp, strerror(errno));
-    if (st == NL_OK) st = st_write_all(fd, tmp, hdr.p, hdr.len);
-    for (int i = 0; i < n && st == NL_OK; i++) st = st_write_tensor(fd, tmp, names[i], tensors[i]);
-    if (st == NL_OK && fsync(fd) != 0)
-        st = nl_error_set(NL_ERR_IO, "safetensors save: fsync %s: %s", tmp, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && st == NL_OK)
-        st = nl_error_set(NL_ERR_IO, "safetensors save: close %s: %s", tmp, strerror(errno));
-    if (st == NL_OK && rename(tmp, path) != 0)
-        st = nl_error_set(NL_ERR_IO, "safetensors save: rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st != NL_OK && fd >= 0) unlink(tmp);
-    if (st == NL_OK) st = st_fsync_dir(path);
-    free(tmp);
     free(hdr.p);
     return st;
 }
