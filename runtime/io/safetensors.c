@@ -427,6 +427,13 @@ nl_status nl_safetensors_shape(const nl_safetensors *f, int i, nl_dtype *dtype, 
     return NL_OK;
 }
 
+int nl_safetensors_metadata_count(const nl_safetensors *f) { return f->n_meta; }
+
+const char *nl_safetensors_metadata_key(const nl_safetensors *f, int i)
+{
+    return i >= 0 && i < f->n_meta ? f->meta[2 * i] : NULL;
+}
+
 const char *nl_safetensors_metadata(const nl_safetensors *f, const char *key)
 {
     for (int k = 0; k < f->n_meta; k++)

@@ -24,6 +24,8 @@ int nl_safetensors_find(const nl_safetensors *f, const char *name); /* index or 
 nl_status nl_safetensors_shape(const nl_safetensors *f, int i, nl_dtype *dtype, int *ndim, int64_t *shape);
 /* Value of a "__metadata__" key, or NULL. Owned by f. */
 const char *nl_safetensors_metadata(const nl_safetensors *f, const char *key);
+int nl_safetensors_metadata_count(const nl_safetensors *f);
+const char *nl_safetensors_metadata_key(const nl_safetensors *f, int i); /* NULL when out of range */
 
 /* A new contiguous tensor of dtype `want` on `dev` with the values of NAME. */
 nl_status nl_safetensors_load(nl_tensor **out, nl_safetensors *f, const char *name,

@@ -38,6 +38,8 @@ void nl_scm_init_ops(void);
 void nl_scm_init_autograd(void);
 void nl_scm_init_optim(void);
 void nl_scm_init_runtime(void);
+void nl_scm_init_io(void);
+void nl_scm_init_model(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from

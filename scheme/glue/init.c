@@ -24,4 +24,6 @@ void nl_guile_init(void)
     nl_scm_init_autograd();
     nl_scm_init_optim();
     nl_scm_init_runtime();
+    nl_scm_init_io();
+    nl_scm_init_model();
 }
