@@ -1,5 +1,5 @@
 ## tests/unit/local.mk — C unit tests of the runtime core (no Guile).
-UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors
+UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_image
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_tensor_SOURCES = tests/unit/test_tensor.c
@@ -8,3 +8,18 @@ tests_unit_test_optable_SOURCES = tests/unit/test_optable.c
 tests_unit_test_optable_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_safetensors_SOURCES = tests/unit/test_safetensors.c
 tests_unit_test_safetensors_LDADD = tests/ops/libharness.la libnotellm.la $(CJSON_LIBS) -lm
+tests_unit_test_image_SOURCES = tests/unit/test_image.c
+tests_unit_test_image_LDADD = tests/ops/libharness.la libnotellm.la -lm
+EXTRA_DIST += tests/ref/make_image_fixtures.py tests/fixtures/images/alpha.webp \
+  tests/fixtures/images/cmyk.jpg tests/fixtures/images/expected.safetensors \
+  tests/fixtures/images/g1.png tests/fixtures/images/g16.png tests/fixtures/images/g2.png \
+  tests/fixtures/images/g4.png tests/fixtures/images/g8-trns.png tests/fixtures/images/g8.png \
+  tests/fixtures/images/ga16-adam7.png tests/fixtures/images/ga16.png tests/fixtures/images/ga8.png \
+  tests/fixtures/images/grey.jpg tests/fixtures/images/lossless.webp \
+  tests/fixtures/images/lossy.webp tests/fixtures/images/p1.png tests/fixtures/images/p2.png \
+  tests/fixtures/images/p4-adam7.png tests/fixtures/images/p4-trns.png tests/fixtures/images/p4.png \
+  tests/fixtures/images/p8.png tests/fixtures/images/png-named.jpg \
+  tests/fixtures/images/progressive.jpg tests/fixtures/images/rgb.jpg \
+  tests/fixtures/images/rgb16.png tests/fixtures/images/rgb8-adam7.png \
+  tests/fixtures/images/rgb8.png tests/fixtures/images/rgba16.png tests/fixtures/images/rgba8.png \
+  tests/fixtures/images/sniff-noext tests/fixtures/images/tall.png
