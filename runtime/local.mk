@@ -7,6 +7,7 @@ libnotellm_la_SOURCES = \
   runtime/optim.c runtime/io/safetensors.c runtime/io/json.c runtime/io/atomic.c \
   runtime/io/image.c runtime/io/imgproc.c \
   runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
+  runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
   runtime/models/llm.c \
   runtime/ops/common.c runtime/ops/common.h \
   runtime/ops/elementwise.c runtime/ops/reduce.c runtime/ops/matmul.c runtime/ops/softmax.c \
@@ -31,4 +32,5 @@ pkginclude_HEADERS = \
   runtime/op.h runtime/ops.def runtime/tensor.h runtime/autograd.h runtime/ops.h \
   runtime/optim.h runtime/rng.h runtime/runtime.h runtime/io/safetensors.h runtime/io/image.h \
   runtime/io/json.h runtime/io/atomic.h runtime/nn/params.h runtime/nn/layers.h \
-  runtime/models/model_config.h runtime/models/llm.h
+  runtime/models/model_config.h runtime/models/llm.h runtime/models/vit.h \
+  runtime/models/qformer.h runtime/models/projector.h

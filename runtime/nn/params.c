@@ -219,10 +219,16 @@ static int ckpt_find(const ckpt *c, const char *name, int *ti)
     return *ti < 0 ? -1 : 0;
 }
 
+/* Buffers, not parameters, that HF checkpoints sometimes carry. */
 static bool ignored(const char *name)
 {
-    size_t n = strlen(name), k = strlen("rotary_emb.inv_freq");
-    return n >= k && strcmp(name + n - k, "rotary_emb.inv_freq") == 0;
+    static const char *const buffers[] = {"rotary_emb.inv_freq", "embeddings.position_ids"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof buffers / sizeof *buffers; i++) {
+        size_t k = strlen(buffers[i]);
+        if (n >= k && strcmp(name + n - k, buffers[i]) == 0) return true;
+    }
+    return false;
 }
 
 static nl_status load_one(nl_param *pa, const ckpt *c, const char *path, const char *full, int64_t *nonfinite)

@@ -43,8 +43,8 @@ int nl_params_set_trainable(nl_params *p, const char *prefix, bool trainable);
  * files are matched after stripping `file_prefix` (may be NULL or "").
  * Missing weights, shape mismatches and (when strict) unexpected names are
  * NL_ERR_FORMAT errors naming the tensors; an index naming a missing shard
- * or one tensor twice too. Rotary `inv_freq` buffers that old checkpoints
- * carry are skipped. NaN/Inf values are counted into *nonfinite
+ * or one tensor twice too. Buffers that checkpoints carry (rotary
+ * `inv_freq`, `embeddings.position_ids`) are skipped. NaN/Inf values are counted into *nonfinite
  * (optional) for the caller to warn about. Values are converted to f32. */
 nl_status nl_params_load(nl_params *p, const char *path, const char *file_prefix, bool strict,
                          int64_t *nonfinite);
