@@ -6,7 +6,7 @@ libguile_notellm_la_SOURCES = \
   scheme/glue/glue.h scheme/glue/init.c scheme/glue/error.c scheme/glue/convert.c \
   scheme/glue/tensor-type.c scheme/glue/tensor.c scheme/glue/view.c scheme/glue/print.c \
   scheme/glue/ops.c scheme/glue/autograd.c scheme/glue/optim.c scheme/glue/runtime.c \
-  scheme/glue/io.c scheme/glue/model.c
+  scheme/glue/io.c scheme/glue/model.c scheme/glue/llm.c scheme/glue/vision.c
 libguile_notellm_la_CFLAGS = $(AM_CFLAGS) $(GUILE_CFLAGS)
 libguile_notellm_la_LIBADD = libnotellm.la $(GUILE_LIBS)
 libguile_notellm_la_LDFLAGS = -module -avoid-version -no-undefined

@@ -103,3 +103,12 @@ nl_status nl_atomic_save(const char *path, const void *p, size_t n)
     }
     return nl_atomic_commit(&f);
 }
+
+nl_status nl_ensure_dir(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0755) == 0) return NL_OK;
+    if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return NL_OK;
+    return nl_error_set(NL_ERR_IO, "cannot create directory %s: %s", dir,
+                        errno == EEXIST ? "a file of that name exists" : strerror(errno));
+}

@@ -1,7 +1,8 @@
 /* atomic.h — crash-safe file replacement, the one way notellm writes files:
  * write a temporary file next to the target, fsync it, rename it over the
  * target, fsync the directory. On any error the target is untouched and the
- * temporary file is removed. Depends on error.h only. */
+ * temporary file is removed. Also creates output directories. Depends on
+ * error.h only. */
 #ifndef NL_ATOMIC_H
 #define NL_ATOMIC_H
 
@@ -23,5 +24,7 @@ nl_status nl_atomic_commit(nl_atomic_file *f);
 void nl_atomic_abort(nl_atomic_file *f);
 /* The whole content at once. */
 nl_status nl_atomic_save(const char *path, const void *p, size_t n);
+/* Create directory DIR (mode 0755) unless it exists; NL_ERR_IO otherwise. */
+nl_status nl_ensure_dir(const char *dir);
 
 #endif

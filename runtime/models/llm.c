@@ -1,13 +1,12 @@
 /* llm.c — LLaMA/Qwen2 decoder: parameters, forward, resize, generation. */
 #include "llm.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "atomic.h"
 #include "autograd.h"
 
 #define REL(...)                                                            \
@@ -113,8 +112,7 @@ nl_status nl_llm_load(nl_llm **out, const char *dir, nl_device dev)
 
 nl_status nl_llm_save(const nl_llm *m, const char *dir)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return nl_error_set(NL_ERR_IO, "save model: cannot create directory %s: %s", dir, strerror(errno));
+    NL_TRY(nl_ensure_dir(dir));
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     NL_TRY(nl_llm_config_save(&m->cfg, path));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "autograd.h"
 
 #define CK(x)                                   \
@@ -157,6 +158,7 @@ nl_status nl_qformer_save(const nl_qformer *m, const char *dir)
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
         return nl_error_set(NL_ERR_ARG, "qformer: directory name too long: %s", dir);
+    NL_TRY(nl_ensure_dir(dir));
     NL_TRY(nl_qformer_config_save(&m->cfg, path));
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     static const char *const meta[2] = {"format", "pt"};

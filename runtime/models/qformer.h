@@ -49,7 +49,7 @@ nl_status nl_qformer_create(nl_qformer **out, const nl_qformer_config *c, nl_dev
 /* DIR/config.json + DIR's checkpoint (strict: missing, misshapen and
  * unexpected weights are NL_ERR_FORMAT naming the tensor). */
 nl_status nl_qformer_load(nl_qformer **out, const char *dir, nl_device dev);
-/* DIR/config.json and DIR/model.safetensors; DIR must exist. */
+/* DIR/config.json and DIR/model.safetensors; DIR is created if missing. */
 nl_status nl_qformer_save(const nl_qformer *m, const char *dir);
 void nl_qformer_free(nl_qformer *m); /* NULL allowed */
 

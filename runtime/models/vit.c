@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "autograd.h"
 
 #define CK(x)                                   \
@@ -150,6 +151,7 @@ nl_status nl_vit_save(const nl_vit *m, const char *dir)
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
         return nl_error_set(NL_ERR_ARG, "vit: directory name too long: %s", dir);
+    NL_TRY(nl_ensure_dir(dir));
     NL_TRY(nl_vit_config_save(&m->cfg, path));
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     static const char *const meta[2] = {"format", "pt"};

@@ -41,7 +41,7 @@ nl_status nl_vit_create(nl_vit **out, const nl_vit_config *c, nl_device dev, nl_
  * and the position_ids buffer are ignored. Missing, unexpected
  * vision_model.* or misshapen weights are NL_ERR_FORMAT naming the tensor. */
 nl_status nl_vit_load(nl_vit **out, const char *dir, nl_device dev);
-/* DIR/config.json and DIR/model.safetensors ("vision_model." names); DIR must exist. */
+/* DIR/config.json and DIR/model.safetensors ("vision_model." names); DIR is created if missing. */
 nl_status nl_vit_save(const nl_vit *m, const char *dir);
 void nl_vit_free(nl_vit *m); /* NULL allowed */
 

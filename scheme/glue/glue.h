@@ -40,6 +40,8 @@ void nl_scm_init_optim(void);
 void nl_scm_init_runtime(void);
 void nl_scm_init_io(void);
 void nl_scm_init_model(void);
+void nl_scm_init_llm(void);
+void nl_scm_init_vision(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from
@@ -69,6 +71,15 @@ nl_tensor *nl_scm_to_tensor_or_null(SCM obj, int pos, const char *who);
 nl_tensor *nl_scm_tensor_peek(SCM obj);
 /* Release now (tensor-free!); later use raises "the tensor was freed". */
 void nl_scm_release_tensor(SCM obj);
+
+/* ---- the model type (model.c) ------------------------------------------------ */
+typedef enum { NL_SCM_LLM, NL_SCM_VIT, NL_SCM_QFORMER, NL_SCM_MODEL_KINDS } nl_scm_model_kind;
+/* Unwrap a model of the given kind (-1: any; *kind_out gets it): wrong-type-arg
+ * unless a model, notellm-error when freed or of another kind. */
+void *nl_scm_to_model(SCM obj, int kind, int pos, const char *who, int *kind_out);
+/* A C string of a Scheme string or symbol, freed when the current dynwind
+ * context ends. */
+char *nl_scm_dynwind_utf8(SCM s, int pos, const char *who);
 
 /* ---- conversions (convert.c) ---------------------------------------------- */
 nl_dtype nl_scm_to_dtype(SCM sym, int pos, const char *who);

@@ -26,4 +26,6 @@ void nl_guile_init(void)
     nl_scm_init_runtime();
     nl_scm_init_io();
     nl_scm_init_model();
+    nl_scm_init_llm();
+    nl_scm_init_vision();
 }

@@ -1,28 +1,209 @@
 /* model.c — the <model> foreign object over the runtime's models (decoder
- * LLM for now) and the %nl- primitives to make, load, save, inspect, freeze,
- * run and generate with them. One slot table per model kind keeps the
- * generic verbs (parameters, save, free) in one place. */
+ * LLM, CLIP vision encoder, Q-Former) and the verbs every kind shares:
+ * make from a preset with overrides, load and save HF directories, kind,
+ * configuration alist, parameters, freezing, explicit free. Kind-specific
+ * forward passes live in llm.c and vision.c. */
 #include "glue.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "llm.h"
+#include "qformer.h"
+#include "vit.h"
+
+/* ---- configuration fields as (symbol . value) ---------------------------- */
+
+typedef enum { FI, FD, FB } ftype; /* int64_t, double, bool */
+typedef struct field {
+    const char *key;
+    ftype type;
+    size_t off;
+} field;
+
+#define LF(k, t, f) {k, t, offsetof(nl_llm_config, f)}
+static const field llm_fields[] = {
+    LF("vocab-size", FI, vocab_size), LF("hidden-size", FI, hidden_size),
+    LF("intermediate-size", FI, intermediate_size), LF("layers", FI, num_layers), LF("heads", FI, num_heads),
+    LF("kv-heads", FI, num_kv_heads), LF("head-dim", FI, head_dim), LF("max-positions", FI, max_positions),
+    LF("rms-norm-eps", FD, rms_norm_eps), LF("rope-theta", FD, rope_theta),
+    LF("tie-word-embeddings", FB, tie_word_embeddings), LF("qkv-bias", FB, qkv_bias),
+    LF("bos-token-id", FI, bos_token_id), LF("eos-token-id", FI, eos_token_id), LF("pad-token-id", FI, pad_token_id),
+    {NULL, FI, 0}};
+#define VF(k, t, f) {k, t, offsetof(nl_vit_config, f)}
+static const field vit_fields[] = {
+    VF("hidden-size", FI, hidden_size), VF("intermediate-size", FI, intermediate_size), VF("layers", FI, num_layers),
+    VF("heads", FI, num_heads), VF("image-size", FI, image_size), VF("patch-size", FI, patch_size),
+    VF("channels", FI, num_channels), VF("layer-norm-eps", FD, layer_norm_eps), {NULL, FI, 0}};
+#define QF(k, t, f) {k, t, offsetof(nl_qformer_config, f)}
+static const field qformer_fields[] = {
+    QF("hidden-size", FI, hidden_size), QF("intermediate-size", FI, intermediate_size), QF("layers", FI, num_layers),
+    QF("heads", FI, num_heads), QF("encoder-hidden-size", FI, encoder_hidden_size),
+    QF("query-tokens", FI, num_query_tokens), QF("cross-attention-frequency", FI, cross_attention_frequency),
+    QF("layer-norm-eps", FD, layer_norm_eps), {NULL, FI, 0}};
+
+static SCM fields_to_alist(const field *f, const void *cfg)
+{
+    SCM out = SCM_EOL;
+    for (; f->key; f++) {
+        const char *p = (const char *)cfg + f->off;
+        SCM v = f->type == FI ? scm_from_int64(*(const int64_t *)p)
+              : f->type == FD ? scm_from_double(*(const double *)p)
+                              : scm_from_bool(*(const bool *)p);
+        out = scm_acons(scm_from_utf8_symbol(f->key), v, out);
+    }
+    return scm_reverse_x(out, SCM_EOL);
+}
+
+/* Apply (key . value) overrides; returns whether `key` was among them. */
+static bool apply_overrides(const field *fields, void *cfg, SCM alist, const char *watch, const char *who)
+{
+    bool seen = false;
+    for (; scm_is_pair(alist); alist = scm_cdr(alist)) {
+        SCM kv = scm_car(alist);
+        if (!scm_is_pair(kv) || !scm_is_symbol(scm_car(kv))) scm_wrong_type_arg_msg(who, 3, kv, "(key . value) pair");
+        const char *key = nl_scm_dynwind_utf8(scm_car(kv), 3, who);
+        const field *f = fields;
+        while (f->key && strcmp(f->key, key) != 0) f++;
+        if (!f->key) nl_scm_raisef(NL_ERR_ARG, who, "unknown configuration key %s", key);
+        char *p = (char *)cfg + f->off;
+        if (f->type == FI) *(int64_t *)p = nl_scm_to_i64(scm_cdr(kv), 3, who);
+        else if (f->type == FD) *(double *)p = nl_scm_to_real(scm_cdr(kv), 3, who);
+        else *(bool *)p = scm_is_true(scm_cdr(kv));
+        seen |= watch && strcmp(key, watch) == 0;
+    }
+    return seen;
+}
+
+/* ---- per-kind operations ------------------------------------------------------ */
+
+static void llm_check(const nl_llm_config *c, const char *who)
+{
+    if (c->vocab_size < 1 || c->hidden_size < 1 || c->num_layers < 1 || c->num_heads < 1 || c->num_kv_heads < 1 ||
+        c->intermediate_size < 1 || c->head_dim < 2 || c->head_dim % 2 || c->num_heads % c->num_kv_heads)
+        nl_scm_raisef(NL_ERR_ARG, who,
+                      "inconsistent decoder sizes: vocab %lld, hidden %lld, heads %lld x head-dim %lld (even), "
+                      "kv-heads %lld dividing heads, layers %lld, intermediate %lld",
+                      (long long)c->vocab_size, (long long)c->hidden_size, (long long)c->num_heads,
+                      (long long)c->head_dim, (long long)c->num_kv_heads, (long long)c->num_layers,
+                      (long long)c->intermediate_size);
+}
+
+static void *llm_make(const char *preset, SCM over, nl_device dev, nl_rng *rng, const char *who)
+{
+    nl_llm_config c;
+    NL_SCM_CHECK(who, nl_llm_config_preset(&c, preset));
+    for (SCM l = over; scm_is_pair(l); l = scm_cdr(l))
+        if (scm_is_pair(scm_car(l)) && scm_is_eq(scm_caar(l), scm_from_utf8_symbol("model-type"))) {
+            c.type = scm_is_eq(scm_cdar(l), scm_from_utf8_symbol("qwen2")) ? NL_LLM_QWEN2 : NL_LLM_LLAMA;
+            c.qkv_bias = c.type == NL_LLM_QWEN2;
+            over = scm_delete(scm_car(l), over);
+            break;
+        }
+    if (!apply_overrides(llm_fields, &c, over, "head-dim", who)) c.head_dim = c.hidden_size / (c.num_heads ? c.num_heads : 1);
+    llm_check(&c, who);
+    nl_llm *m;
+    NL_SCM_CHECK(who, nl_llm_create(&m, &c, dev, rng));
+    return m;
+}
+
+static void *vit_make(const char *preset, SCM over, nl_device dev, nl_rng *rng, const char *who)
+{
+    nl_vit_config c;
+    NL_SCM_CHECK(who, nl_vit_config_preset(&c, preset));
+    apply_overrides(vit_fields, &c, over, NULL, who);
+    if (c.hidden_size < 1 || c.num_heads < 1 || c.hidden_size % c.num_heads || c.patch_size < 1 ||
+        c.image_size % c.patch_size || c.num_layers < 1 || c.intermediate_size < 1)
+        nl_scm_raisef(NL_ERR_ARG, who, "inconsistent vision sizes: hidden %lld, heads %lld, image %lld, patch %lld",
+                      (long long)c.hidden_size, (long long)c.num_heads, (long long)c.image_size,
+                      (long long)c.patch_size);
+    nl_vit *m;
+    NL_SCM_CHECK(who, nl_vit_create(&m, &c, dev, rng));
+    return m;
+}
+
+static void *qformer_make(const char *preset, SCM over, nl_device dev, nl_rng *rng, const char *who)
+{
+    nl_qformer_config c;
+    NL_SCM_CHECK(who, nl_qformer_config_preset(&c, preset));
+    apply_overrides(qformer_fields, &c, over, NULL, who);
+    if (c.hidden_size < 1 || c.num_heads < 1 || c.hidden_size % c.num_heads || c.num_layers < 1 ||
+        c.num_query_tokens < 1 || c.encoder_hidden_size < 1 || c.cross_attention_frequency < 1)
+        nl_scm_raisef(NL_ERR_ARG, who, "inconsistent Q-Former sizes: hidden %lld, heads %lld, layers %lld, queries %lld",
+                      (long long)c.hidden_size, (long long)c.num_heads, (long long)c.num_layers,
+                      (long long)c.num_query_tokens);
+    nl_qformer *m;
+    NL_SCM_CHECK(who, nl_qformer_create(&m, &c, dev, rng));
+    return m;
+}
+
+static void *llm_load(const char *dir, nl_device dev, const char *who)
+{
+    nl_llm *m;
+    NL_SCM_CHECK(who, nl_llm_load(&m, dir, dev));
+    return m;
+}
+static void *vit_load(const char *dir, nl_device dev, const char *who)
+{
+    nl_vit *m;
+    NL_SCM_CHECK(who, nl_vit_load(&m, dir, dev));
+    return m;
+}
+static void *qformer_load(const char *dir, nl_device dev, const char *who)
+{
+    nl_qformer *m;
+    NL_SCM_CHECK(who, nl_qformer_load(&m, dir, dev));
+    return m;
+}
+
+static SCM llm_config(void *p)
+{
+    nl_llm *m = p;
+    SCM type = scm_from_utf8_symbol(m->cfg.type == NL_LLM_QWEN2 ? "qwen2" : "llama");
+    return scm_acons(scm_from_utf8_symbol("model-type"), type,
+                     scm_append(scm_list_2(fields_to_alist(llm_fields, &m->cfg),
+                                           scm_list_1(scm_cons(scm_from_utf8_symbol("nonfinite-weights"),
+                                                               scm_from_int64(m->nonfinite))))));
+}
+static SCM vit_config(void *p)
+{
+    return scm_acons(scm_from_utf8_symbol("model-type"), scm_from_utf8_symbol("clip_vision_model"),
+                     fields_to_alist(vit_fields, &((nl_vit *)p)->cfg));
+}
+static SCM qformer_config(void *p)
+{
+    return scm_acons(scm_from_utf8_symbol("model-type"), scm_from_utf8_symbol("blip_2_qformer"),
+                     fields_to_alist(qformer_fields, &((nl_qformer *)p)->cfg));
+}
+
+static nl_params *llm_params(void *m) { return &((nl_llm *)m)->params; }
+static nl_params *vit_params(void *m) { return &((nl_vit *)m)->params; }
+static nl_params *qformer_params(void *m) { return &((nl_qformer *)m)->params; }
+
+static nl_status llm_save(void *m, const char *dir) { return nl_llm_save(m, dir); }
+static nl_status vit_save(void *m, const char *dir) { return nl_vit_save(m, dir); }
+static nl_status qformer_save(void *m, const char *dir) { return nl_qformer_save(m, dir); }
+static void llm_free(void *m) { nl_llm_free(m); }
+static void vit_free(void *m) { nl_vit_free(m); }
+static void qformer_free(void *m) { nl_qformer_free(m); }
 
 typedef struct model_kind {
     const char *name;  /* Scheme symbol */
+    void *(*make)(const char *preset, SCM overrides, nl_device dev, nl_rng *rng, const char *who);
+    void *(*load)(const char *dir, nl_device dev, const char *who);
+    SCM (*config)(void *m);
     nl_params *(*params)(void *m);
     nl_status (*save)(void *m, const char *dir);
     void (*free)(void *m);
 } model_kind;
 
-static nl_params *llm_params(void *m) { return &((nl_llm *)m)->params; }
-static nl_status llm_save(void *m, const char *dir) { return nl_llm_save(m, dir); }
-static void llm_free(void *m) { nl_llm_free(m); }
-
-enum { K_LLM, K_COUNT };
-static const model_kind kinds[K_COUNT] = {
-    [K_LLM] = {"llm", llm_params, llm_save, llm_free},
+static const model_kind kinds[NL_SCM_MODEL_KINDS] = {
+    [NL_SCM_LLM] = {"llm", llm_make, llm_load, llm_config, llm_params, llm_save, llm_free},
+    [NL_SCM_VIT] = {"vit", vit_make, vit_load, vit_config, vit_params, vit_save, vit_free},
+    [NL_SCM_QFORMER] = {"qformer", qformer_make, qformer_load, qformer_config, qformer_params, qformer_save, qformer_free},
 };
+
+/* ---- the foreign type ------------------------------------------------------------- */
 
 static SCM model_class;
 
@@ -33,13 +214,7 @@ static void finalize_model(SCM obj)
     if (m) kinds[scm_foreign_object_unsigned_ref(obj, 0)].free(m);
 }
 
-static SCM wrap(int kind, void *m)
-{
-    return scm_make_foreign_object_2(model_class, (void *)(uintptr_t)kind, m);
-}
-
-/* The model pointer of OBJ, checking its kind (-1: any kind). */
-static void *to_model(SCM obj, int kind, int pos, const char *who, int *kind_out)
+void *nl_scm_to_model(SCM obj, int kind, int pos, const char *who, int *kind_out)
 {
     if (!SCM_IS_A_P(obj, model_class)) scm_wrong_type_arg_msg(who, pos, obj, "model");
     int k = (int)scm_foreign_object_unsigned_ref(obj, 0);
@@ -51,15 +226,7 @@ static void *to_model(SCM obj, int kind, int pos, const char *who, int *kind_out
     return m;
 }
 
-static int to_kind(SCM sym, int pos, const char *who)
-{
-    for (int k = 0; k < K_COUNT; k++)
-        if (scm_is_eq(sym, scm_from_utf8_symbol(kinds[k].name))) return k;
-    scm_wrong_type_arg_msg(who, pos, sym, "model kind symbol (llm)");
-    return -1;
-}
-
-static char *dynwind_utf8(SCM s, int pos, const char *who)
+char *nl_scm_dynwind_utf8(SCM s, int pos, const char *who)
 {
     if (scm_is_symbol(s)) s = scm_symbol_to_string(s);
     if (!scm_is_string(s)) scm_wrong_type_arg_msg(who, pos, s, "string");
@@ -68,77 +235,13 @@ static char *dynwind_utf8(SCM s, int pos, const char *who)
     return c;
 }
 
-/* ---- llm config <-> alist ------------------------------------------------- */
-
-typedef struct int_field {
-    const char *key;
-    size_t off;
-} int_field;
-#define F(k, f) {k, offsetof(nl_llm_config, f)}
-static const int_field llm_fields[] = {
-    F("vocab-size", vocab_size), F("hidden-size", hidden_size), F("intermediate-size", intermediate_size),
-    F("layers", num_layers),     F("heads", num_heads),         F("kv-heads", num_kv_heads),
-    F("head-dim", head_dim),     F("max-positions", max_positions), F("bos-token-id", bos_token_id),
-    F("eos-token-id", eos_token_id), F("pad-token-id", pad_token_id),
-};
-#undef F
-#define N_LLM_FIELDS (sizeof llm_fields / sizeof llm_fields[0])
-
-static SCM llm_config_alist(const nl_llm *m)
+static int to_kind(SCM sym, int pos, const char *who)
 {
-    const nl_llm_config *c = &m->cfg;
-    SCM out = SCM_EOL;
-    for (size_t i = N_LLM_FIELDS; i-- > 0;)
-        out = scm_acons(scm_from_utf8_symbol(llm_fields[i].key),
-                        scm_from_int64(*(const int64_t *)((const char *)c + llm_fields[i].off)), out);
-    out = scm_acons(scm_from_utf8_symbol("model-type"), scm_from_utf8_symbol(c->type == NL_LLM_QWEN2 ? "qwen2" : "llama"),
-                    out);
-    out = scm_append(scm_list_2(out, scm_list_5(
-        scm_cons(scm_from_utf8_symbol("rms-norm-eps"), scm_from_double(c->rms_norm_eps)),
-        scm_cons(scm_from_utf8_symbol("rope-theta"), scm_from_double(c->rope_theta)),
-        scm_cons(scm_from_utf8_symbol("tie-word-embeddings"), scm_from_bool(c->tie_word_embeddings)),
-        scm_cons(scm_from_utf8_symbol("qkv-bias"), scm_from_bool(c->qkv_bias)),
-        scm_cons(scm_from_utf8_symbol("nonfinite-weights"), scm_from_int64(m->nonfinite)))));
-    return out;
+    for (int k = 0; k < NL_SCM_MODEL_KINDS; k++)
+        if (scm_is_eq(sym, scm_from_utf8_symbol(kinds[k].name))) return k;
+    scm_wrong_type_arg_msg(who, pos, sym, "model kind symbol (llm, vit, qformer)");
+    return -1;
 }
-
-/* Apply (key . value) overrides to a preset. */
-static void llm_overrides(nl_llm_config *c, SCM alist, const char *who)
-{
-    bool head_dim_given = false;
-    for (; scm_is_pair(alist); alist = scm_cdr(alist)) {
-        SCM kv = scm_car(alist);
-        if (!scm_is_pair(kv) || !scm_is_symbol(scm_car(kv))) scm_wrong_type_arg_msg(who, 3, kv, "(key . value) pair");
-        SCM key = scm_car(kv), v = scm_cdr(kv);
-        size_t i = 0;
-        while (i < N_LLM_FIELDS && !scm_is_eq(key, scm_from_utf8_symbol(llm_fields[i].key))) i++;
-        if (i < N_LLM_FIELDS) {
-            *(int64_t *)((char *)c + llm_fields[i].off) = nl_scm_to_i64(v, 3, who);
-            head_dim_given |= strcmp(llm_fields[i].key, "head-dim") == 0;
-        } else if (scm_is_eq(key, scm_from_utf8_symbol("model-type"))) {
-            c->type = scm_is_eq(v, scm_from_utf8_symbol("qwen2")) ? NL_LLM_QWEN2 : NL_LLM_LLAMA;
-            c->qkv_bias = c->type == NL_LLM_QWEN2;
-        } else if (scm_is_eq(key, scm_from_utf8_symbol("tie-word-embeddings"))) {
-            c->tie_word_embeddings = scm_is_true(v);
-        } else if (scm_is_eq(key, scm_from_utf8_symbol("rope-theta"))) {
-            c->rope_theta = nl_scm_to_real(v, 3, who);
-        } else {
-            nl_scm_raisef(NL_ERR_ARG, who, "unknown decoder option %s", dynwind_utf8(key, 3, who));
-        }
-    }
-    if (!head_dim_given && c->num_heads > 0) c->head_dim = c->hidden_size / c->num_heads;
-    if (c->vocab_size < 1 || c->hidden_size < 1 || c->num_layers < 1 || c->num_heads < 1 || c->num_kv_heads < 1 ||
-        c->intermediate_size < 1 || c->head_dim < 2 || c->head_dim % 2 || c->num_heads % c->num_kv_heads ||
-        c->num_heads * c->head_dim != c->hidden_size)
-        nl_scm_raisef(NL_ERR_ARG, who,
-                      "inconsistent decoder sizes: vocab %lld, hidden %lld = heads %lld x head-dim %lld (even), "
-                      "kv-heads %lld dividing heads, layers %lld, intermediate %lld",
-                      (long long)c->vocab_size, (long long)c->hidden_size, (long long)c->num_heads,
-                      (long long)c->head_dim, (long long)c->num_kv_heads, (long long)c->num_layers,
-                      (long long)c->intermediate_size);
-}
-
-/* ---- generic verbs ---------------------------------------------------------- */
 
 #define FUNC_NAME "make-model"
 static SCM make_model(SCM kind, SCM preset, SCM overrides, SCM device, SCM seed)
@@ -148,18 +251,9 @@ static SCM make_model(SCM kind, SCM preset, SCM overrides, SCM device, SCM seed)
     nl_rng rng;
     nl_rng_seed(&rng, (uint64_t)nl_scm_to_i64(seed, 5, FUNC_NAME));
     scm_dynwind_begin(0);
-    const char *p = dynwind_utf8(preset, 2, FUNC_NAME);
-    void *m = NULL;
-    if (k == K_LLM) {
-        nl_llm_config c;
-        NL_SCM_CHECK(FUNC_NAME, nl_llm_config_preset(&c, p));
-        llm_overrides(&c, overrides, FUNC_NAME);
-        nl_llm *lm;
-        NL_SCM_CHECK(FUNC_NAME, nl_llm_create(&lm, &c, dev, &rng));
-        m = lm;
-    }
+    void *m = kinds[k].make(nl_scm_dynwind_utf8(preset, 2, FUNC_NAME), overrides, dev, &rng, FUNC_NAME);
     scm_dynwind_end();
-    return wrap(k, m);
+    return scm_make_foreign_object_2(model_class, (void *)(uintptr_t)k, m);
 }
 #undef FUNC_NAME
 
@@ -169,15 +263,9 @@ static SCM load_model(SCM kind, SCM dir, SCM device)
     int k = to_kind(kind, 1, FUNC_NAME);
     nl_device dev = nl_scm_to_device(device, 3, FUNC_NAME);
     scm_dynwind_begin(0);
-    const char *d = dynwind_utf8(dir, 2, FUNC_NAME);
-    void *m = NULL;
-    if (k == K_LLM) {
-        nl_llm *lm;
-        NL_SCM_CHECK(FUNC_NAME, nl_llm_load(&lm, d, dev));
-        m = lm;
-    }
+    void *m = kinds[k].load(nl_scm_dynwind_utf8(dir, 2, FUNC_NAME), dev, FUNC_NAME);
     scm_dynwind_end();
-    return wrap(k, m);
+    return scm_make_foreign_object_2(model_class, (void *)(uintptr_t)k, m);
 }
 #undef FUNC_NAME
 
@@ -185,9 +273,9 @@ static SCM load_model(SCM kind, SCM dir, SCM device)
 static SCM save_model(SCM model, SCM dir)
 {
     int k;
-    void *m = to_model(model, -1, 1, FUNC_NAME, &k);
+    void *m = nl_scm_to_model(model, -1, 1, FUNC_NAME, &k);
     scm_dynwind_begin(0);
-    NL_SCM_CHECK(FUNC_NAME, kinds[k].save(m, dynwind_utf8(dir, 2, FUNC_NAME)));
+    NL_SCM_CHECK(FUNC_NAME, kinds[k].save(m, nl_scm_dynwind_utf8(dir, 2, FUNC_NAME)));
     scm_dynwind_end();
     scm_remember_upto_here_1(model);
     return SCM_UNSPECIFIED;
@@ -200,7 +288,7 @@ static SCM model_p(SCM obj) { return scm_from_bool(SCM_IS_A_P(obj, model_class))
 static SCM model_kind_(SCM model)
 {
     int k;
-    to_model(model, -1, 1, FUNC_NAME, &k);
+    nl_scm_to_model(model, -1, 1, FUNC_NAME, &k);
     return scm_from_utf8_symbol(kinds[k].name);
 }
 #undef FUNC_NAME
@@ -208,8 +296,9 @@ static SCM model_kind_(SCM model)
 #define FUNC_NAME "model-config"
 static SCM model_config(SCM model)
 {
-    nl_llm *m = to_model(model, K_LLM, 1, FUNC_NAME, NULL);
-    SCM out = llm_config_alist(m);
+    int k;
+    void *m = nl_scm_to_model(model, -1, 1, FUNC_NAME, &k);
+    SCM out = kinds[k].config(m);
     scm_remember_upto_here_1(model);
     return out;
 }
@@ -219,7 +308,7 @@ static SCM model_config(SCM model)
 static SCM model_parameters(SCM model)
 {
     int k;
-    void *m = to_model(model, -1, 1, FUNC_NAME, &k);
+    void *m = nl_scm_to_model(model, -1, 1, FUNC_NAME, &k);
     nl_params *p = kinds[k].params(m);
     SCM out = SCM_EOL;
     for (int i = p->n - 1; i >= 0; i--)
@@ -233,9 +322,9 @@ static SCM model_parameters(SCM model)
 static SCM set_trainable_x(SCM model, SCM prefix, SCM on)
 {
     int k;
-    void *m = to_model(model, -1, 1, FUNC_NAME, &k);
+    void *m = nl_scm_to_model(model, -1, 1, FUNC_NAME, &k);
     scm_dynwind_begin(0);
-    int n = nl_params_set_trainable(kinds[k].params(m), dynwind_utf8(prefix, 2, FUNC_NAME), scm_is_true(on));
+    int n = nl_params_set_trainable(kinds[k].params(m), nl_scm_dynwind_utf8(prefix, 2, FUNC_NAME), scm_is_true(on));
     scm_dynwind_end();
     scm_remember_upto_here_1(model);
     return scm_from_int(n);
@@ -251,110 +340,6 @@ static SCM model_free_x(SCM model)
 }
 #undef FUNC_NAME
 
-/* ---- decoder entry points ------------------------------------------------------ */
-
-static SCM tensor_list(nl_tensor **v, int n)
-{
-    SCM out = SCM_EOL;
-    for (int i = n - 1; i >= 0; i--) {
-        out = scm_cons(v[i] ? nl_scm_take_tensor(v[i]) : SCM_BOOL_F, out);
-        v[i] = NULL;
-    }
-    return out;
-}
-
-static void free_probe(void *p) { nl_attn_probe_free(p); }
-
-#define FUNC_NAME "model-forward"
-static SCM llm_forward(SCM model, SCM input, SCM mask, SCM flags)
-{
-    nl_llm *m = to_model(model, K_LLM, 1, FUNC_NAME, NULL);
-    nl_tensor *x = nl_scm_to_tensor(input, 2, FUNC_NAME), *mk = nl_scm_to_tensor_or_null(mask, 3, FUNC_NAME);
-    bool want_logits = scm_is_true(scm_memq(scm_from_utf8_symbol("logits"), flags));
-    bool want_all = scm_is_true(scm_memq(scm_from_utf8_symbol("hidden-states"), flags));
-    bool want_probe = scm_is_true(scm_memq(scm_from_utf8_symbol("attention"), flags));
-    int L = (int)m->cfg.num_layers;
-    /* filled only on success (nl_llm_forward releases them on error) */
-    nl_tensor **all = scm_gc_malloc(sizeof *all * (size_t)(L + 1), "hidden states");
-    for (int i = 0; i <= L; i++) all[i] = NULL;
-    nl_attn_probe probe = {0};
-    scm_dynwind_begin(0);
-    if (want_probe) {
-        NL_SCM_CHECK(FUNC_NAME, nl_attn_probe_init(&probe, L));
-        scm_dynwind_unwind_handler(free_probe, &probe, SCM_F_WIND_EXPLICITLY);
-    }
-    bool ids = x->dtype == NL_I64 || x->dtype == NL_I32;
-    nl_llm_input in = {.ids = ids ? x : NULL, .embeds = ids ? NULL : x, .mask = mk,
-                       .all_hidden = want_all ? all : NULL, .probe = want_probe ? &probe : NULL};
-    nl_tensor *hidden = NULL, *logits = NULL;
-    NL_SCM_CHECK(FUNC_NAME, nl_llm_forward(&hidden, want_logits ? &logits : NULL, m, &in));
-    SCM h = nl_scm_take_tensor(hidden), lg = logits ? nl_scm_take_tensor(logits) : SCM_BOOL_F;
-    SCM hs = want_all ? tensor_list(all, L + 1) : SCM_BOOL_F;
-    SCM pr = SCM_BOOL_F;
-    if (want_probe) {
-        pr = SCM_EOL;
-        for (int l = L - 1; l >= 0; l--) pr = scm_cons(nl_scm_from_tensor(probe.probs[l]), pr);
-    }
-    scm_dynwind_end();
-    scm_remember_upto_here_2(model, input);
-    return scm_list_4(h, lg, hs, pr);
-}
-#undef FUNC_NAME
-
-#define FUNC_NAME "model-embed"
-static SCM llm_embed(SCM model, SCM ids)
-{
-    nl_llm *m = to_model(model, K_LLM, 1, FUNC_NAME, NULL);
-    nl_tensor *out;
-    NL_SCM_CHECK(FUNC_NAME, nl_llm_embed(&out, m, nl_scm_to_tensor(ids, 2, FUNC_NAME)));
-    scm_remember_upto_here_2(model, ids);
-    return nl_scm_take_tensor(out);
-}
-#undef FUNC_NAME
-
-#define FUNC_NAME "model-logits"
-static SCM llm_logits(SCM model, SCM hidden)
-{
-    nl_llm *m = to_model(model, K_LLM, 1, FUNC_NAME, NULL);
-    nl_tensor *out;
-    NL_SCM_CHECK(FUNC_NAME, nl_llm_logits(&out, m, nl_scm_to_tensor(hidden, 2, FUNC_NAME)));
-    scm_remember_upto_here_2(model, hidden);
-    return nl_scm_take_tensor(out);
-}
-#undef FUNC_NAME
-
-#define FUNC_NAME "generate"
-static SCM llm_generate(SCM model, SCM prompt, SCM max_new, SCM penalty, SCM eos)
-{
-    nl_llm *m = to_model(model, K_LLM, 1, FUNC_NAME, NULL);
-    long n = scm_ilength(prompt);
-    if (n < 0) scm_wrong_type_arg_msg(FUNC_NAME, 2, prompt, "list of token ids");
-    int64_t *p = scm_gc_malloc_pointerless(sizeof *p * (size_t)(n ? n : 1), "prompt");
-    SCM l = prompt;
-    for (long i = 0; i < n; i++, l = scm_cdr(l)) p[i] = nl_scm_to_i64(scm_car(l), 2, FUNC_NAME);
-    nl_gen_opts o = {.max_new_tokens = (int)nl_scm_to_i64(max_new, 3, FUNC_NAME),
-                     .repetition_penalty = nl_scm_to_real(penalty, 4, FUNC_NAME),
-                     .eos_token_id = scm_is_false(eos) ? -1 : nl_scm_to_i64(eos, 5, FUNC_NAME)};
-    int64_t *out = NULL, nout = 0;
-    NL_SCM_CHECK(FUNC_NAME, nl_llm_generate(&out, &nout, m, p, n, &o));
-    SCM res = SCM_EOL;
-    for (int64_t i = nout - 1; i >= 0; i--) res = scm_cons(scm_from_int64(out[i]), res);
-    free(out);
-    scm_remember_upto_here_1(model);
-    return res;
-}
-#undef FUNC_NAME
-
-#define FUNC_NAME "resize-vocab!"
-static SCM llm_resize_x(SCM model, SCM n)
-{
-    nl_llm *m = to_model(model, K_LLM, 1, FUNC_NAME, NULL);
-    NL_SCM_CHECK(FUNC_NAME, nl_llm_resize_vocab(m, nl_scm_to_i64(n, 2, FUNC_NAME)));
-    scm_remember_upto_here_1(model);
-    return SCM_UNSPECIFIED;
-}
-#undef FUNC_NAME
-
 void nl_scm_init_model(void)
 {
     model_class = scm_make_foreign_object_type(scm_from_utf8_symbol("model"),
@@ -365,26 +350,18 @@ void nl_scm_init_model(void)
     scm_c_export("<model>", NULL);
     static const nl_scm_proc procs[] = {
         {"%nl-make-model", 5, 0, 0, (scm_t_subr)make_model,
-         "A randomly initialised model of KIND ('llm) from PRESET (\"tiny\", \"small\") with OVERRIDES (alist) on DEVICE, seeded with SEED."},
+         "A randomly initialised model of KIND ('llm, 'vit, 'qformer) from PRESET (\"tiny\", \"small\") with OVERRIDES "
+         "(alist of configuration keys) on DEVICE, seeded with SEED."},
         {"%nl-load-model", 3, 0, 0, (scm_t_subr)load_model, "Load a model of KIND from the HF directory DIR onto DEVICE."},
         {"%nl-save-model", 2, 0, 0, (scm_t_subr)save_model, "Write config.json and model.safetensors of MODEL into DIR."},
         {"%nl-model?", 1, 0, 0, (scm_t_subr)model_p, "#t if OBJ is a model."},
-        {"%nl-model-kind", 1, 0, 0, (scm_t_subr)model_kind_, "The kind of MODEL: 'llm."},
+        {"%nl-model-kind", 1, 0, 0, (scm_t_subr)model_kind_, "The kind of MODEL: 'llm, 'vit or 'qformer."},
         {"%nl-model-config", 1, 0, 0, (scm_t_subr)model_config, "The configuration of MODEL as an alist."},
         {"%nl-model-parameters", 1, 0, 0, (scm_t_subr)model_parameters,
          "The parameters of MODEL as an alist (HF name . tensor), in HF order."},
         {"%nl-set-model-trainable!", 3, 0, 0, (scm_t_subr)set_trainable_x,
          "Set requires-grad of the parameters whose names start with PREFIX; return how many."},
         {"%nl-model-free!", 1, 0, 0, (scm_t_subr)model_free_x, "Free MODEL's memory now."},
-        {"%nl-llm-forward", 4, 0, 0, (scm_t_subr)llm_forward,
-         "Run the decoder on INPUT (ids or embeddings) with MASK (or #f); FLAGS among logits, hidden-states, attention. "
-         "Returns (hidden logits hidden-states attention-probabilities), #f for what was not asked."},
-        {"%nl-llm-embed", 2, 0, 0, (scm_t_subr)llm_embed, "Token embeddings of IDS."},
-        {"%nl-llm-logits", 2, 0, 0, (scm_t_subr)llm_logits, "LM-head logits of HIDDEN."},
-        {"%nl-llm-generate", 5, 0, 0, (scm_t_subr)llm_generate,
-         "Greedy generation from PROMPT (ids) with a KV cache: MAX-NEW tokens, repetition PENALTY, stop at EOS (#f: never)."},
-        {"%nl-llm-resize-vocab!", 2, 0, 0, (scm_t_subr)llm_resize_x,
-         "Grow the vocabulary to N rows; new embedding rows are the mean of the old ones."},
     };
     NL_SCM_DEFINE_ALL(procs);
 }

@@ -5,6 +5,7 @@
 (define-module (notellm models)
   #:use-module ((oop goops) #:select (define-method))
   #:use-module (ice-9 format)
+  #:use-module (ice-9 match)
   #:use-module (srfi srfi-1)
   #:use-module (notellm primitives)
   #:use-module (notellm tensor)
@@ -12,7 +13,8 @@
   #:export (load-safetensors save-safetensors safetensors-metadata
             make-model load-model save-model model? model-kind model-config
             model-parameters model-parameter-count freeze! unfreeze! model-free!
-            model-forward model-embed model-logits generate resize-vocab!))
+            model-forward model-embed model-logits generate resize-vocab!
+            load-vision-encoder vision-pooled load-image image-formats))
 
 ;;; ---- safetensors ------------------------------------------------------------
 
@@ -41,7 +43,8 @@ FILE is replaced atomically: a failed save leaves the old file intact."
   (%nl-model? obj))
 
 (define (model-kind m)
-  "The kind of model M: 'llm (a LLaMA or Qwen2 decoder)."
+  "The kind of model M: 'llm (a LLaMA or Qwen2 decoder), 'vit (a CLIP
+vision encoder) or 'qformer (a BLIP-2 Q-Former connector)."
   (%nl-model-kind m))
 
 (define (model-config m)
@@ -51,10 +54,12 @@ when it was loaded)."
   (%nl-model-config m))
 
 (define* (make-model preset #:key (kind 'llm) (config '()) (device (default-device)) (seed 0))
-  "A randomly initialised model of KIND from PRESET ('tiny or 'small), with
-CONFIG an alist overriding preset sizes, e.g. '((vocab-size . 4096) (layers
-. 2) (model-type . qwen2)). Weights follow HF's initialisation (normal with
-std 0.02, norms 1), drawn from a generator seeded with SEED."
+  "A randomly initialised model of KIND ('llm, 'vit or 'qformer) from
+PRESET ('tiny or 'small), with CONFIG an alist overriding preset sizes
+(the keys model-config shows), e.g. '((vocab-size . 4096) (layers . 2)
+(model-type . qwen2)). Weights follow HF's initialisation (normal with std
+0.02, norms 1; the Q-Former's queries too, not zeros), drawn from a
+generator seeded with SEED."
   (%nl-make-model kind preset config device seed))
 
 (define (warn-nonfinite m what)
@@ -69,7 +74,13 @@ std 0.02, norms 1), drawn from a generator seeded with SEED."
 or a sharded model.safetensors.index.json) as a model of KIND onto DEVICE.
 Parameter names are HF's; a missing, unexpected or mis-shaped weight is a
 notellm-format-error naming it. Warns when weights hold NaN or Inf."
-  (warn-nonfinite (%nl-load-model kind dir device) dir))
+  (let ((m (%nl-load-model kind dir device)))
+    (if (eq? kind 'llm) (warn-nonfinite m dir) m)))
+
+(define* (load-vision-encoder dir #:key (device (default-device)))
+  "Load the HF CLIP vision encoder in DIR (a clip_vision_model directory or a
+full CLIP checkpoint, whose vision_model.* weights are used) onto DEVICE."
+  (load-model dir #:kind 'vit #:device device))
 
 (define (save-model m dir)
   "Write M's config.json and model.safetensors (HF names and layout) into
@@ -112,18 +123,48 @@ omitted). Returns how many parameters matched."
 use of M raises notellm-error."
   (%nl-model-free! m))
 
-(define* (model-forward m input #:key (mask #f) (logits? #f) (hidden-states? #f) (attention? #f))
-  "Run the decoder M on INPUT: token ids [B T] (i64/i32) or input embeddings
-[B T C] (f32, e.g. with visual tokens spliced in). MASK [B T] marks real
-tokens (nonzero) in right-padded batches. Returns an alist with 'hidden (the
-final-norm hidden states [B T C]) and, when asked, 'logits [B T V],
-'hidden-states (HF order: embeddings, each layer, final norm) and
-'attention (per layer [B NH T T] probabilities that receive gradients)."
-  (let ((r (%nl-llm-forward m input mask
-                            (filter identity (list (and logits? 'logits)
-                                                   (and hidden-states? 'hidden-states)
-                                                   (and attention? 'attention))))))
-    (filter cdr (map cons '(hidden logits hidden-states attention) r))))
+(define* (model-forward m input #:key (mask #f) (logits? #f) (hidden-states? #f) (attention? #f)
+                        (dropout 0.0))
+  "Run model M on INPUT and return an alist with 'hidden and, when asked,
+'hidden-states (HF order: the embeddings, then each layer), 'attention (per
+layer [B NH Tq Tk] probabilities that receive gradients) and 'logits.
+A decoder ('llm) takes token ids [B T] (i64/i32) or input embeddings [B T C]
+(f32, e.g. with visual tokens spliced in), MASK [B T] marking real tokens of
+right-padded rows; 'hidden is the final-norm output and LOGITS? adds [B T V].
+A vision encoder ('vit) takes pixels [B 3 S S]; 'hidden is the last layer
+before post_layernorm, all tokens [B 1+P C] (NoteLLM-2's image features).
+A Q-Former ('qformer) takes vision features [B Tv Cenc] and returns its
+queries [B NQ C]; 'attention alternates self- and cross-attention per layer
+(#f where a layer has none); DROPOUT > 0 only when training."
+  (let* ((flags (filter identity (list (and logits? 'logits) (and hidden-states? 'hidden-states)
+                                       (and attention? 'attention))))
+         (r (case (model-kind m)   ; (hidden hidden-states attention logits), #f when not asked
+              ((llm) (%nl-llm-forward m input mask flags))
+              ((vit) (append (%nl-vit-forward m input hidden-states? attention?) '(#f)))
+              ((qformer) (append (%nl-qformer-forward m input hidden-states? attention? dropout) '(#f))))))
+    (filter cdr (map cons '(hidden hidden-states attention logits) r))))
+
+(define (vision-pooled m hidden)
+  "The pooled CLIP output of vision encoder M: post_layernorm of token 0 of
+HIDDEN [B T C] (HF pooler_output), [B C]."
+  (%nl-vit-pooled m hidden))
+
+(define* (load-image file #:key (size 224) (flip #f) (zero-on-error #f))
+  "Decode the image FILE (PNG, JPEG or WebP, recognised by its magic bytes,
+so extension-less files work) and preprocess it as CLIP does: bicubic resize
+of the shorter side to SIZE (PIL-exact), center crop, horizontal flip when
+FLIP, /255 and CLIP mean/std, giving an f32 tensor [3 SIZE SIZE]. With
+ZERO-ON-ERROR an unreadable image gives the all-zero tensor and a warning
+naming the reason (the paper's \"pad zero\" policy); otherwise it raises."
+  (match (%nl-load-image file size flip zero-on-error)
+    ((t . #f) t)
+    ((t . reason)
+     (format (current-error-port) "warning: ~a: zero image used: ~a~%" file reason)
+     t)))
+
+(define (image-formats)
+  "The image formats this build decodes, e.g. \"png jpeg webp\"."
+  (%nl-image-formats))
 
 (define (model-embed m ids)
   "The input embeddings of token IDS [...] under decoder M: [... C]."
@@ -157,9 +198,19 @@ embedding rows are the mean of the existing rows (NoteLLM §3.2)."
         (else (number->string n))))
 
 (define-method (write (m <model>) port)
-  (let ((c (model-config m)))
-    (format port "#<model ~a ~a: ~a layers, hidden ~a, heads ~a/~a, vocab ~a; ~a parameters (~a trainable)>"
-            (model-kind m) (assq-ref c 'model-type) (assq-ref c 'layers) (assq-ref c 'hidden-size)
-            (assq-ref c 'heads) (assq-ref c 'kv-heads) (assq-ref c 'vocab-size)
-            (human-count (model-parameter-count m))
-            (human-count (model-parameter-count m #:trainable-only #t)))))
+  (let ((c (model-config m))
+        (count (human-count (model-parameter-count m)))
+        (trainable (human-count (model-parameter-count m #:trainable-only #t))))
+    (case (model-kind m)
+      ((llm)
+       (format port "#<model llm ~a: ~a layers, hidden ~a, heads ~a/~a, vocab ~a; ~a parameters (~a trainable)>"
+               (assq-ref c 'model-type) (assq-ref c 'layers) (assq-ref c 'hidden-size)
+               (assq-ref c 'heads) (assq-ref c 'kv-heads) (assq-ref c 'vocab-size) count trainable))
+      ((vit)
+       (format port "#<model vit clip: ~a layers, hidden ~a, heads ~a, image ~a/~a; ~a parameters (~a trainable)>"
+               (assq-ref c 'layers) (assq-ref c 'hidden-size) (assq-ref c 'heads)
+               (assq-ref c 'image-size) (assq-ref c 'patch-size) count trainable))
+      (else
+       (format port "#<model qformer: ~a layers, hidden ~a, ~a queries, vision width ~a; ~a parameters (~a trainable)>"
+               (assq-ref c 'layers) (assq-ref c 'hidden-size) (assq-ref c 'query-tokens)
+               (assq-ref c 'encoder-hidden-size) count trainable)))))
