@@ -18,9 +18,9 @@ libnotellm_la_SOURCES = \
   kernels/cpu/softmax.c kernels/cpu/index.c kernels/cpu/norm.c kernels/cpu/loss.c \
   kernels/cpu/attention.c
 libnotellm_la_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS) $(CJSON_CFLAGS) \
-  $(PCRE2_CFLAGS) $(UTF8PROC_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) $(WEBP_CFLAGS) -O2
+  $(PCRE2_CFLAGS) $(UTF8PROC_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) $(WEBP_CFLAGS) $(CAIRO_CFLAGS) -O2
 libnotellm_la_LIBADD = $(BLAS_LIBS) $(CJSON_LIBS) \
-  $(PCRE2_LIBS) $(UTF8PROC_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(WEBP_LIBS) $(OPENMP_CFLAGS) -lm -ldl
+  $(PCRE2_LIBS) $(UTF8PROC_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(WEBP_LIBS) $(CAIRO_LIBS) $(OPENMP_CFLAGS) -lm -ldl
 libnotellm_la_LDFLAGS = -version-info 0:0:0 -no-undefined
 
 if !HAVE_CUDA
