@@ -5,6 +5,8 @@ libnotellm_la_SOURCES = \
   runtime/error.c runtime/dtype.c runtime/alloc.c runtime/rng.c runtime/runtime.c \
   runtime/device.c runtime/op.c runtime/tensor.c runtime/view.c runtime/autograd.c \
   runtime/optim.c runtime/io/safetensors.c runtime/io/json.c runtime/io/atomic.c \
+  runtime/io/tokenizer.c runtime/io/tokenizer_encode.c runtime/io/tokenizer_impl.h \
+  runtime/io/bpe.c runtime/io/bpe.h \
   runtime/io/image.c runtime/io/imgproc.c \
   runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
   runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
@@ -30,7 +32,7 @@ endif
 pkginclude_HEADERS = \
   runtime/nl.h runtime/error.h runtime/dtype.h runtime/alloc.h runtime/device.h \
   runtime/op.h runtime/ops.def runtime/tensor.h runtime/autograd.h runtime/ops.h \
-  runtime/optim.h runtime/rng.h runtime/runtime.h runtime/io/safetensors.h runtime/io/image.h \
+  runtime/optim.h runtime/rng.h runtime/runtime.h runtime/io/safetensors.h runtime/io/image.h runtime/io/tokenizer.h \
   runtime/io/json.h runtime/io/atomic.h runtime/nn/params.h runtime/nn/layers.h \
   runtime/models/model_config.h runtime/models/llm.h runtime/models/vit.h \
   runtime/models/qformer.h runtime/models/projector.h

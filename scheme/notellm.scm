@@ -1,14 +1,15 @@
 ;;; notellm.scm — (notellm): the everyday API in one import. Re-exports every
-;;; public binding of (notellm tensor), (notellm train), (notellm nn) and
-;;; (notellm models), so `(use-modules (notellm))` is all a notebook or the
-;;; REPL needs.
+;;; public binding of (notellm tensor), (notellm train), (notellm nn),
+;;; (notellm text) and (notellm models), so `(use-modules (notellm))` is all
+;;; a notebook or the REPL needs.
 (define-module (notellm)
   #:use-module (notellm tensor)
   #:use-module (notellm train)
   #:use-module (notellm nn)
+  #:use-module (notellm text)
   #:use-module (notellm models))
 
 (module-re-export!
  (current-module)
  (apply append (map (lambda (name) (module-map (lambda (sym var) sym) (resolve-interface name)))
-                    '((notellm tensor) (notellm train) (notellm nn) (notellm models)))))
+                    '((notellm tensor) (notellm train) (notellm nn) (notellm text) (notellm models)))))

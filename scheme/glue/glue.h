@@ -42,6 +42,7 @@ void nl_scm_init_io(void);
 void nl_scm_init_model(void);
 void nl_scm_init_llm(void);
 void nl_scm_init_vision(void);
+void nl_scm_init_tokenizer(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from

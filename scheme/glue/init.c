@@ -28,4 +28,5 @@ void nl_guile_init(void)
     nl_scm_init_model();
     nl_scm_init_llm();
     nl_scm_init_vision();
+    nl_scm_init_tokenizer();
 }

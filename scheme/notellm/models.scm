@@ -9,6 +9,7 @@
   #:use-module (srfi srfi-1)
   #:use-module (notellm primitives)
   #:use-module (notellm tensor)
+  #:use-module (notellm text)
   #:re-export (<model>)
   #:export (load-safetensors save-safetensors safetensors-metadata
             make-model load-model save-model model? model-kind model-config
@@ -175,15 +176,18 @@ naming the reason (the paper's \"pad zero\" policy); otherwise it raises."
   (%nl-llm-logits m hidden))
 
 (define* (generate m tok prompt #:key (max-new-tokens 64) (repetition-penalty 1.0) (eos #f))
-  "Greedy generation with decoder M and a KV cache. PROMPT is a list of
-token ids (TOK #f); the result lists the prompt and up to MAX-NEW-TOKENS new
-ids, stopping after EOS when it is an id. REPETITION-PENALTY > 1 lowers the
+  "Greedy generation with decoder M and a KV cache. PROMPT is a string
+encoded with the tokenizer TOK (then the result is the decoded new text,
+stopping at TOK's end-of-text token unless EOS is given), or a list of
+token ids with TOK #f (then the result lists the prompt and the new ids,
+stopping after EOS when it is an id). REPETITION-PENALTY > 1 lowers the
 logits of ids already present (HF rule)."
-  (when tok
-    (scm-error 'wrong-type-arg "generate"
-               "text prompts need the tokenizer binding, which is not built yet: pass #f and a list of ids"
-               '() (list tok)))
-  (%nl-llm-generate m prompt max-new-tokens repetition-penalty eos))
+  (if (string? prompt)
+      (let* ((ids (tokenize tok prompt))
+             (eos (or eos (token->id tok "</s>") (token->id tok "<|endoftext|>")))
+             (out (%nl-llm-generate m ids max-new-tokens repetition-penalty eos)))
+        (detokenize tok (list-tail out (length ids)) #:skip-special #t))
+      (%nl-llm-generate m prompt max-new-tokens repetition-penalty eos)))
 
 (define (resize-vocab! m n)
   "Grow decoder M's vocabulary to N rows (for added special tokens); the new

@@ -1,5 +1,5 @@
 ## tests/unit/local.mk — C unit tests of the runtime core (no Guile).
-UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_params tests/unit/test_image
+UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_params tests/unit/test_tokenizer tests/unit/test_image
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_tensor_SOURCES = tests/unit/test_tensor.c
@@ -10,6 +10,9 @@ tests_unit_test_safetensors_SOURCES = tests/unit/test_safetensors.c
 tests_unit_test_safetensors_LDADD = tests/ops/libharness.la libnotellm.la $(CJSON_LIBS) -lm
 tests_unit_test_params_SOURCES = tests/unit/test_params.c
 tests_unit_test_params_LDADD = tests/ops/libharness.la libnotellm.la -lm
+tests_unit_test_tokenizer_SOURCES = tests/unit/test_tokenizer.c
+tests_unit_test_tokenizer_LDADD = tests/ops/libharness.la libnotellm.la -lm
+EXTRA_DIST += tests/ref/make_tokenizer_fixtures.py
 tests_unit_test_image_SOURCES = tests/unit/test_image.c
 tests_unit_test_image_LDADD = tests/ops/libharness.la libnotellm.la -lm
 EXTRA_DIST += tests/ref/make_image_fixtures.py tests/fixtures/images/alpha.webp \
