@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "bpe_train.h"
 #include "tokenizer.h"
 
 static SCM tok_class;
@@ -141,6 +142,33 @@ static SCM save_tokenizer(SCM tok, SCM file)
 }
 #undef FUNC_NAME
 
+#define FUNC_NAME "train-tokenizer"
+static SCM train_tokenizer(SCM files, SCM out, SCM vocab_size, SCM min_freq, SCM specials)
+{
+    long nf = scm_ilength(files), ns = scm_ilength(specials);
+    if (nf < 1) scm_wrong_type_arg_msg(FUNC_NAME, 1, files, "non-empty list of file names");
+    if (ns < 0) scm_wrong_type_arg_msg(FUNC_NAME, 5, specials, "list of strings");
+    scm_dynwind_begin(0);
+    const char **paths = scm_gc_malloc(sizeof *paths * (size_t)nf, "paths");
+    const char **sp = scm_gc_malloc(sizeof *sp * (size_t)(ns ? ns : 1), "specials");
+    SCM l = files;
+    for (long i = 0; i < nf; i++, l = scm_cdr(l)) paths[i] = nl_scm_dynwind_utf8(scm_car(l), 1, FUNC_NAME);
+    l = specials;
+    for (long i = 0; i < ns; i++, l = scm_cdr(l)) sp[i] = nl_scm_dynwind_utf8(scm_car(l), 5, FUNC_NAME);
+    nl_bpe_train_opts o;
+    nl_bpe_train_opts_init(&o);
+    int64_t v = nl_scm_to_i64(vocab_size, 3, FUNC_NAME);
+    if (v < 1 || v > INT32_MAX) scm_out_of_range(FUNC_NAME, vocab_size);
+    o.vocab_size = (int32_t)v;
+    o.min_frequency = nl_scm_to_i64(min_freq, 4, FUNC_NAME);
+    o.special_tokens = sp;
+    o.n_special_tokens = (int)ns;
+    NL_SCM_CHECK(FUNC_NAME, nl_bpe_train_files(paths, (int)nf, &o, nl_scm_dynwind_utf8(out, 2, FUNC_NAME)));
+    scm_dynwind_end();
+    return SCM_UNSPECIFIED;
+}
+#undef FUNC_NAME
+
 void nl_scm_init_tokenizer(void)
 {
     tok_class = scm_make_foreign_object_type(scm_from_utf8_symbol("tokenizer"),
@@ -160,6 +188,9 @@ void nl_scm_init_tokenizer(void)
         {"%nl-token->id", 2, 0, 0, (scm_t_subr)token_to_id, "The id of TOKEN, or #f."},
         {"%nl-id->token", 2, 0, 0, (scm_t_subr)id_to_token, "The token string of ID, or #f."},
         {"%nl-save-tokenizer", 2, 0, 0, (scm_t_subr)save_tokenizer, "Write TOK as tokenizer.json to FILE (atomic)."},
+        {"%nl-train-tokenizer", 5, 0, 0, (scm_t_subr)train_tokenizer,
+         "Train a byte-level BPE on the text FILES and write tokenizer.json to OUT: VOCAB-SIZE ids, merges seen at "
+         "least MIN-FREQUENCY times, SPECIALS after <|endoftext|>."},
     };
     NL_SCM_DEFINE_ALL(procs);
 }

@@ -1,12 +1,12 @@
 ;;; text.scm — (notellm text): HF tokenizer.json tokenizers from Scheme —
-;;; load, encode, decode, add special tokens, look up, save. Depends on
-;;; (notellm primitives) only.
+;;; load, encode, decode, add special tokens, look up, save, and train a
+;;; byte-level BPE on a corpus. Depends on (notellm primitives) only.
 (define-module (notellm text)
   #:use-module ((oop goops) #:select (define-method))
   #:use-module (notellm primitives)
   #:re-export (<tokenizer>)
   #:export (load-tokenizer tokenizer? tokenize detokenize tokenizer-add-tokens!
-            tokenizer-vocab-size token->id id->token save-tokenizer))
+            tokenizer-vocab-size token->id id->token save-tokenizer train-tokenizer))
 
 (define (load-tokenizer file)
   "Load the HF tokenizer.json FILE: byte-level BPE (GPT-2, Qwen2) or
@@ -54,6 +54,16 @@ model needs."
   "Write TOK, with the tokens added since loading, as tokenizer.json to FILE
 (atomically)."
   (%nl-save-tokenizer tok file))
+
+(define* (train-tokenizer files out #:key (vocab-size 4096) (min-frequency 2) (special-tokens '()))
+  "Train a byte-level BPE tokenizer (GPT-2 byte alphabet, Qwen2 split
+pattern) on the text FILES (a list of paths) and write it as tokenizer.json
+to OUT: VOCAB-SIZE ids in all (<|endoftext|> and SPECIAL-TOKENS first, the
+256 byte symbols, then merges of pairs seen at least MIN-FREQUENCY times,
+most frequent first, ties broken by the smaller token strings). Returns the
+loaded tokenizer."
+  (%nl-train-tokenizer files out vocab-size min-frequency special-tokens)
+  (load-tokenizer out))
 
 (define-method (write (t <tokenizer>) port)
   (format port "#<tokenizer ~a ids>" (tokenizer-vocab-size t)))

@@ -52,6 +52,21 @@
   (let ((m (make-model 'tiny #:config `((vocab-size . ,(tokenizer-vocab-size tok)) (layers . 1)))))
     (test-assert (string? (generate m tok "hello" #:max-new-tokens 3)))))
 
+(test-group "training a tokenizer"
+  (let ((corpus (string-append tmp "/corpus.txt")))
+    (call-with-output-file corpus
+      (lambda (p)
+        (do ((i 0 (+ i 1))) ((= i 300))
+          (format p "the note about a red lantern ~a #travel# 红灯笼 ~a~%" i (* i 7)))))
+    (let ((t (train-tokenizer (list corpus) (string-append tmp "/bpe.json") #:vocab-size 400
+                              #:special-tokens '("[PAD]"))))
+      ;; the corpus has few distinct words: merges run out before 400 ids
+      (test-assert (< 258 (tokenizer-vocab-size t) 401))
+      (test-equal 1 (token->id t "[PAD]"))
+      (test-equal "the note about a red lantern 12 红灯笼"
+                  (detokenize t (tokenize t "the note about a red lantern 12 红灯笼")))
+      (test-assert (< (length (tokenize t " lantern")) 3)))))
+
 (test-group "bad tokenizers"
   (test-eq 'notellm-io-error (error-key (lambda () (load-tokenizer (string-append tmp "/none.json")))))
   (call-with-output-file (string-append tmp "/bad.json")
