@@ -11,6 +11,7 @@ libnotellm_la_SOURCES = \
   runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
   runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
   runtime/models/llm.c \
+  runtime/train/checkpoint.c \
   runtime/report/plot.c \
   runtime/io/bpe_train.c runtime/train/losses.c runtime/train/head.c \
   runtime/data/csv.c runtime/data/notes.c runtime/data/preprocess.c \
@@ -41,4 +42,5 @@ pkginclude_HEADERS = \
   runtime/models/qformer.h runtime/models/projector.h \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
   runtime/io/bpe_train.h runtime/train/losses.h runtime/train/head.h \
-  runtime/report/plot.h
+  runtime/report/plot.h \
+  runtime/train/checkpoint.h

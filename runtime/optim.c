@@ -120,6 +120,41 @@ int64_t nl_optim_steps(const nl_optim *o) { return o->steps; }
 int nl_optim_nparams(const nl_optim *o) { return o->n; }
 nl_tensor *nl_optim_param(const nl_optim *o, int i) { return i >= 0 && i < o->n ? o->params[i] : NULL; }
 
+int nl_optim_state_count(const nl_optim *o)
+{
+    return o->cfg.kind == NL_OPTIM_ADAMW ? 2 : o->cfg.momentum != 0 ? 1 : 0;
+}
+
+const char *nl_optim_state_name(const nl_optim *o, int k)
+{
+    if (k < 0 || k >= nl_optim_state_count(o)) return NULL;
+    return o->cfg.kind == NL_OPTIM_SGD ? "momentum" : k == 0 ? "exp_avg" : "exp_avg_sq";
+}
+
+nl_tensor *nl_optim_state_tensor(const nl_optim *o, int i, int k)
+{
+    if (i < 0 || i >= o->n || k < 0 || k >= nl_optim_state_count(o)) return NULL;
+    return k == 0 ? o->m[i] : o->v[i];
+}
+
+nl_status nl_optim_set_state(nl_optim *o, int i, int k, nl_tensor *t)
+{
+    if (i < 0 || i >= o->n || k < 0 || k >= nl_optim_state_count(o))
+        return nl_error_set(NL_ERR_ARG, "optimizer: no state %d for parameter %d", k, i);
+    nl_tensor *p = o->params[i];
+    if (t && (t->dtype != NL_F32 || !nl_tensor_same_shape(t, p) || !nl_tensor_is_contiguous(t) ||
+              !nl_device_equal(nl_tensor_device(t), nl_tensor_device(p))))
+        return nl_error_set(NL_ERR_ARG, "optimizer: state %s of parameter %d must be a contiguous f32 tensor "
+                            "shaped and placed like the parameter", nl_optim_state_name(o, k), i);
+    nl_tensor **slot = k == 0 ? &o->m[i] : &o->v[i];
+    if (t) nl_tensor_retain(t);
+    nl_tensor_release(*slot);
+    *slot = t;
+    return NL_OK;
+}
+
+void nl_optim_set_steps(nl_optim *o, int64_t steps) { o->steps = steps; }
+
 nl_status nl_clip_grad_norm(int n, nl_tensor *const *params, double max_norm, double *norm)
 {
     double ss = 0;
