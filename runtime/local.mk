@@ -11,6 +11,7 @@ libnotellm_la_SOURCES = \
   runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
   runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
   runtime/models/llm.c \
+  runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
   runtime/train/checkpoint.c \
   runtime/report/plot.c \
   runtime/io/bpe_train.c runtime/train/losses.c runtime/train/head.c \
@@ -43,4 +44,5 @@ pkginclude_HEADERS = \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
   runtime/io/bpe_train.h runtime/train/losses.h runtime/train/head.h \
   runtime/report/plot.h \
-  runtime/train/checkpoint.h
+  runtime/train/checkpoint.h \
+  runtime/data/synth.h

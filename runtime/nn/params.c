@@ -13,8 +13,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 
-nl_status nl_params_new(nl_params *p, nl_tensor **out, const char *name, int ndim,
-                        const int64_t *shape, nl_device dev)
+nl_status nl_params_add(nl_params *p, const char *name, nl_tensor *t)
 {
     if (nl_params_get(p, name)) return nl_error_set(NL_ERR_ARG, "parameter %s registered twice", name);
     if (p->n == p->cap) {
@@ -24,17 +23,22 @@ nl_status nl_params_new(nl_params *p, nl_tensor **out, const char *name, int ndi
         p->v = v;
         p->cap = cap;
     }
+    char *copy = strdup(name);
+    if (!copy) return nl_error_set(NL_ERR_OOM, "parameter %s: out of memory", name);
+    p->v[p->n++] = (nl_param){copy, nl_tensor_retain(t)};
+    return NL_OK;
+}
+
+nl_status nl_params_new(nl_params *p, nl_tensor **out, const char *name, int ndim,
+                        const int64_t *shape, nl_device dev)
+{
     nl_tensor *t;
     NL_TRY(nl_tensor_zeros(&t, NL_F32, ndim, shape, dev));
-    char *copy = strdup(name);
-    if (!copy) {
-        nl_tensor_release(t);
-        return nl_error_set(NL_ERR_OOM, "parameter %s: out of memory", name);
-    }
     t->requires_grad = true;
-    p->v[p->n++] = (nl_param){copy, t};
-    if (out) *out = t;
-    return NL_OK;
+    nl_status st = nl_params_add(p, name, t);
+    nl_tensor_release(t); /* the list holds it now (or it is freed on error) */
+    if (st == NL_OK && out) *out = t;
+    return st;
 }
 
 void nl_params_free(nl_params *p)

@@ -26,6 +26,9 @@ typedef struct nl_params {
  * are NL_ERR_ARG. */
 nl_status nl_params_new(nl_params *p, nl_tensor **out, const char *name, int ndim,
                         const int64_t *shape, nl_device dev);
+/* Register an existing tensor t under NAME (the list takes a reference):
+ * used to gather the parameters of several modules into one list. */
+nl_status nl_params_add(nl_params *p, const char *name, nl_tensor *t);
 void nl_params_free(nl_params *p); /* releases every tensor; p may be reused after */
 
 nl_tensor *nl_params_get(const nl_params *p, const char *name); /* borrowed, NULL if absent */

@@ -1,5 +1,5 @@
 ## tests/unit/local.mk — C unit tests of the runtime core (no Guile).
-UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_notes tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_losses tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image
+UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_losses tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_tensor_SOURCES = tests/unit/test_tensor.c
@@ -8,6 +8,8 @@ tests_unit_test_optable_SOURCES = tests/unit/test_optable.c
 tests_unit_test_optable_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_safetensors_SOURCES = tests/unit/test_safetensors.c
 tests_unit_test_safetensors_LDADD = tests/ops/libharness.la libnotellm.la $(CJSON_LIBS) -lm
+tests_unit_test_synth_SOURCES = tests/unit/test_synth.c
+tests_unit_test_synth_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_notes_SOURCES = tests/unit/test_notes.c
 tests_unit_test_notes_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_params_SOURCES = tests/unit/test_params.c
