@@ -10,7 +10,7 @@ libnotellm_la_SOURCES = \
   runtime/io/image.c runtime/io/imgproc.c \
   runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
   runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
-  runtime/models/llm.c \
+  runtime/models/llm.c runtime/models/notellm.c \
   runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
   runtime/train/checkpoint.c \
   runtime/report/plot.c \
@@ -39,7 +39,7 @@ pkginclude_HEADERS = \
   runtime/op.h runtime/ops.def runtime/tensor.h runtime/autograd.h runtime/ops.h \
   runtime/optim.h runtime/rng.h runtime/runtime.h runtime/io/safetensors.h runtime/io/image.h runtime/io/tokenizer.h \
   runtime/io/json.h runtime/io/atomic.h runtime/nn/params.h runtime/nn/layers.h \
-  runtime/models/model_config.h runtime/models/llm.h runtime/models/vit.h \
+  runtime/models/model_config.h runtime/models/llm.h runtime/models/notellm.h runtime/models/vit.h \
   runtime/models/qformer.h runtime/models/projector.h \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
   runtime/io/bpe_train.h runtime/train/losses.h runtime/train/head.h \

@@ -121,7 +121,7 @@ static nl_status weighted_sum(nl_tensor **out, nl_tensor *x, double a, nl_tensor
     return st;
 }
 
-nl_status nl_notellm_loss(nl_tensor **loss, nl_tensor *l_cl, nl_tensor *l_gen, double alpha, bool contrastive)
+nl_status nl_csft_loss(nl_tensor **loss, nl_tensor *l_cl, nl_tensor *l_gen, double alpha, bool contrastive)
 {
     *loss = NULL;
     if (!(alpha >= 0) || isinf(alpha))

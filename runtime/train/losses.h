@@ -41,7 +41,7 @@ nl_status nl_gen_loss(nl_tensor **loss, nl_tensor *logits, nl_tensor *labels);
  * (alpha 0 gives l_cl; l_gen may then be NULL: "w/o CSFT"). contrastive false
  * ("w/o GCL"): alpha*l_gen, l_cl ignored (may be NULL). alpha >= 0, else
  * NL_ERR_ARG; a needed loss that is NULL is NL_ERR_ARG. 0-d inputs. */
-nl_status nl_notellm_loss(nl_tensor **loss, nl_tensor *l_cl, nl_tensor *l_gen, double alpha, bool contrastive);
+nl_status nl_csft_loss(nl_tensor **loss, nl_tensor *l_cl, nl_tensor *l_gen, double alpha, bool contrastive);
 
 /* NoteLLM-2 mICL loss (§4.7): (w_t*l_m + w_v*l_v)/(w_t + w_v); the runs use
  * w_t = 9, w_v = 1. Weights >= 0 with a positive sum, else NL_ERR_ARG. */

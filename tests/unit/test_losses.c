@@ -180,10 +180,10 @@ static void fixture_csft(void)
     nl_tensor *logits = fx(io, "logits", true), *labels = fx(io, "labels", false), *lcl = fx(io, "l_cl", true);
     nl_tensor *lg = NULL, *total = NULL, *wo = NULL;
     if (logits && labels && lcl && h_ok(nl_gen_loss(&lg, logits, labels), "gen loss") &&
-        h_ok(nl_notellm_loss(&total, lcl, lg, 0.01, true), "notellm loss")) {
+        h_ok(nl_csft_loss(&total, lcl, lg, 0.01, true), "notellm loss")) {
         match(io, "csft fixture: L_gen (shifted, token mean)", "gen_loss", lg, ATOL, RTOL);
         match(io, "csft fixture: (L_cl + 0.01 L_gen)/1.01", "total", total, ATOL, RTOL);
-        if (h_ok(nl_notellm_loss(&wo, lcl, lg, 0.01, false), "w/o GCL"))
+        if (h_ok(nl_csft_loss(&wo, lcl, lg, 0.01, false), "w/o GCL"))
             match(io, "csft fixture: w/o GCL = 0.01 L_gen", "wo_gcl", wo, ATOL, RTOL);
         if (h_ok(nl_backward(total, NULL, false), "backward")) {
             match(io, "csft fixture: grad wrt logits", "grad.logits", logits->grad, 1e-7, GRTOL);
@@ -380,9 +380,9 @@ static void edge_shapes_and_args(void)
     nl_tensor *l1 = NULL, *l2 = NULL;
     h_ok(nl_tensor_scalar(&l1, 2.0, NL_F32, NL_CPU_DEVICE), "l1");
     h_ok(nl_tensor_scalar(&l2, 5.0, NL_F32, NL_CPU_DEVICE), "l2");
-    h_expect_error(nl_notellm_loss(&out, l1, l2, -0.5, true), NL_ERR_ARG, "notellm loss alpha -0.5");
+    h_expect_error(nl_csft_loss(&out, l1, l2, -0.5, true), NL_ERR_ARG, "notellm loss alpha -0.5");
     h_expect_error(nl_micl_loss(&out, l1, l2, 0, 0), NL_ERR_ARG, "micl weights 0, 0");
-    if (h_ok(nl_notellm_loss(&out, l1, NULL, 0, true), "alpha 0 without L_gen")) {
+    if (h_ok(nl_csft_loss(&out, l1, NULL, 0, true), "alpha 0 without L_gen")) {
         h_check(scalar(out) == 2.0, "alpha 0 gives L_cl (%g)", scalar(out));
         nl_tensor_release(out);
     }
