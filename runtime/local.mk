@@ -11,6 +11,7 @@ libnotellm_la_SOURCES = \
   runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
   runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
   runtime/models/llm.c runtime/models/notellm.c \
+  runtime/data/prompt.c runtime/data/batch.c \
   runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
   runtime/train/checkpoint.c \
   runtime/report/plot.c \
@@ -45,4 +46,5 @@ pkginclude_HEADERS = \
   runtime/io/bpe_train.h runtime/train/losses.h runtime/train/head.h \
   runtime/report/plot.h \
   runtime/train/checkpoint.h \
-  runtime/data/synth.h
+  runtime/data/synth.h \
+  runtime/data/prompt.h runtime/data/batch.h

@@ -31,6 +31,18 @@ nl_status nl_tok_encode(const nl_tokenizer *t, const char *utf8, size_t len, int
 /* Same, choosing whether the post_processor's special tokens are added. */
 nl_status nl_tok_encode_ex(const nl_tokenizer *t, const char *utf8, size_t len, bool add_special,
                            int32_t **ids, size_t *n);
+/* Same ids as nl_tok_encode_ex, plus for every token the byte span
+ * [byte_start, byte_end) of the INPUT text it came from: added tokens their
+ * match (with the white space lstrip/rstrip removed); BPE tokens the input
+ * bytes they cover, through normalizers and pre-tokenizers (a character the
+ * normalizer rewrites maps to its whole input run; a prepended "▁" or prefix
+ * space is empty); a token holding part of a multi-byte character gets the
+ * whole character. Template tokens: empty span at 0 before the text, at len
+ * after it. Spans are non-decreasing and cover the text; neighbours overlap
+ * only on a shared character (or a run a normalizer rewrote as a whole).
+ * Caller frees the three arrays (NULL when *n is 0). */
+nl_status nl_tok_encode_offsets(const nl_tokenizer *t, const char *utf8, size_t len, bool add_special, int32_t **ids,
+                                int64_t **byte_start, int64_t **byte_end, size_t *n);
 /* Decode n ids into a NUL-terminated UTF-8 string (caller frees with free()).
  * An id outside [0, vocab size) or naming no token is NL_ERR_ARG. */
 nl_status nl_tok_decode(const nl_tokenizer *t, const int32_t *ids, size_t n, bool skip_special, char **utf8);

@@ -115,6 +115,11 @@ nl_status nl_tk_parse_scheme(const char *path, const cJSON *o, const char *where
 nl_status nl_tk_string_pattern(const char *path, const cJSON *o, const char *where, const char **out);
 nl_status nl_tk_parse_type(const char *path, const cJSON *o, const char *where, const char **type);
 
+/* Byte spans of the input text, [a, b), carried alongside every byte of the
+ * intermediate strings by nl_tok_encode_offsets (tokenizer_encode.c). */
+typedef struct nl_tk_span { int64_t a, b; } nl_tk_span;
+typedef struct nl_tk_spanv { nl_tk_span *p; size_t n, cap; } nl_tk_spanv;
+
 /* tokenizer_encode.c: parse the "normalizer", "pre_tokenizer" and
  * "post_processor" objects into t (post_processor after the added tokens,
  * since it checks ids against t->n_ids). */

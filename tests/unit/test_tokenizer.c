@@ -2,7 +2,8 @@
  * BPE and LLaMA-2 SentencePiece-style BPE against ids computed once by
  * tests/ref/make_tokenizer_fixtures.py (pasted below), decode round trips,
  * byte fallback, NFC, added tokens, add_tokens + save + reload, and every
- * malformed tokenizer.json case of BAD-INPUTS.md. Files live in a temp dir.
+ * malformed tokenizer.json case of BAD-INPUTS.md, and nl_tok_encode_offsets
+ * (same ids, spans tiling the text). Files live in a temp dir.
  * Every fixture and small case was also checked once against HF tokenizers
  * (the Rust library through its `tokenizers` npm binding, 800 random texts
  * each): ids and decodes agreed. */
@@ -447,6 +448,142 @@ out:
     nl_tok_free(meta);
 }
 
+/* ---- nl_tok_encode_offsets ------------------------------------------------ */
+
+/* ids equal nl_tok_encode_ex's; spans non-decreasing, inside the text, and
+ * together covering every byte; the spans go to *bs_out and *be_out when those are non-NULL. */
+static bool check_offsets(const char *what, const nl_tokenizer *t, const char *text, size_t len, bool add_special,
+                          int64_t **bs_out, int64_t **be_out, size_t *n_out)
+{
+    int32_t *ids = NULL, *ref = NULL;
+    int64_t *bs = NULL, *be = NULL;
+    size_t n = 0, nref = 0;
+    bool ok = h_ok(nl_tok_encode_offsets(t, text, len, add_special, &ids, &bs, &be, &n), what) &&
+              h_ok(nl_tok_encode_ex(t, text, len, add_special, &ref, &nref), what);
+    if (ok) ok = h_check(n == nref && (!n || !memcmp(ids, ref, n * sizeof *ids)), "%s: ids equal nl_tok_encode", what);
+    if (ok) {
+        char *cov = calloc(len + 1, 1);
+        bool mono = true, inside = true;
+        for (size_t k = 0; k < n; k++) {
+            inside = inside && bs[k] >= 0 && bs[k] <= be[k] && be[k] <= (int64_t)len;
+            if (k) mono = mono && bs[k] >= bs[k - 1] && be[k] >= be[k - 1];
+            for (int64_t i = bs[k]; inside && i < be[k]; i++) cov[i] = 1;
+        }
+        size_t gaps = 0;
+        for (size_t i = 0; i < len; i++) gaps += !cov[i];
+        free(cov);
+        ok = h_check(inside, "%s: spans inside [0, %zu)", what, len) &&
+             h_check(mono, "%s: spans non-decreasing", what) &&
+             h_check(gaps == 0, "%s: spans cover the text (%zu bytes uncovered)", what, gaps);
+    }
+    free(ids);
+    free(ref);
+    if (ok && bs_out) {
+        *bs_out = bs;
+        *be_out = be;
+        *n_out = n;
+    } else {
+        free(bs);
+        free(be);
+    }
+    return ok;
+}
+
+static void test_offsets(void)
+{
+    static const char *const fam_name[] = {"gpt2", "qwen2", "llama", "llama-metaspace"};
+    static const char *const extra[] = {"hi<|im_start|>user\nHello<|im_end|><|endoftext|>", "Hello</s>world",
+                                        "cafe\xcc\x81 caf\xc3\xa9", "笔记：{\"标题\":\"春日\"}，压缩为一个词：“"};
+    char what[128];
+    for (int f = GPT2; f <= SP_META; f++) {
+        char file[64];
+        snprintf(file, sizeof file, "off-%s.json", fam_name[f]);
+        nl_tokenizer *t = load_family((enum family)f, file);
+        if (!t) continue;
+        for (int k = 0; k < N_TESTS + 4; k++) {
+            const char *text = k < N_TESTS ? test_text[k] : extra[k - N_TESTS];
+            for (int sp = 0; sp < 2; sp++) {
+                snprintf(what, sizeof what, "%s offsets text %d%s", fam_name[f], k, sp ? "" : " (no specials)");
+                check_offsets(what, t, text, strlen(text), sp, NULL, NULL, NULL);
+            }
+        }
+        /* BOS: an empty span at 0 */
+        int64_t *bs = NULL, *be = NULL;
+        size_t n = 0;
+        if (f >= SP) {
+            snprintf(what, sizeof what, "%s BOS span", fam_name[f]);
+            if (check_offsets(what, t, "Hello world", 11, true, &bs, &be, &n))
+                h_check(n > 1 && bs[0] == 0 && be[0] == 0 && bs[1] == 0, "%s: BOS [%lld, %lld)", what,
+                        (long long)bs[0], (long long)be[0]);
+            free(bs);
+            free(be);
+        }
+        nl_tok_free(t);
+    }
+    nl_tokenizer *gpt2 = load_family(GPT2, "off-gpt2.json"), *qwen = load_family(QWEN, "off-qwen2.json");
+    nl_tokenizer *sp = load_family(SP, "off-llama.json");
+    if (!gpt2 || !qwen || !sp) goto out;
+    int64_t *bs = NULL, *be = NULL;
+    size_t n = 0;
+    /* byte-level: a token's span is its decoded bytes (whole characters here) */
+    const char *txt = test_text[1];
+    if (check_offsets("gpt2 spans are the token bytes", gpt2, txt, strlen(txt), true, &bs, &be, &n)) {
+        int32_t *ids = NULL;
+        size_t m = 0;
+        bool same = h_ok(nl_tok_encode(gpt2, txt, strlen(txt), &ids, &m), "gpt2 encode");
+        for (size_t k = 0; same && k < n; k++) {
+            char *d = NULL;
+            same = h_ok(nl_tok_decode(gpt2, ids + k, 1, false, &d), "decode one") &&
+                   strlen(d) == (size_t)(be[k] - bs[k]) && !memcmp(d, txt + bs[k], strlen(d));
+            if (!same) h_check(false, "gpt2 token %zu decodes to \"%s\", span [%lld, %lld)", k, d ? d : "",
+                               (long long)bs[k], (long long)be[k]);
+            free(d);
+        }
+        h_check(same, "gpt2: every token's span is exactly its bytes");
+        free(ids);
+    }
+    free(bs);
+    free(be);
+    /* llama: CJK through byte fallback; each byte token gets the whole character */
+    if (check_offsets("llama byte fallback", sp, "你好", 6, true, &bs, &be, &n)) {
+        bool whole = n == 8 && bs[0] == 0 && be[0] == 0; /* BOS, ▁, then 3+3 byte tokens */
+        for (size_t k = 2; whole && k < n; k++) whole = bs[k] == (k < 5 ? 0 : 3) && be[k] == (k < 5 ? 3 : 6);
+        h_check(whole, "llama: byte tokens span their whole character (n %zu)", n);
+        h_check(n >= 2 && bs[1] == 0 && be[1] == 0, "llama: the prepended ▁ has an empty span at 0");
+    }
+    free(bs);
+    free(be);
+    /* added tokens: their match; qwen NFC: the composed é spans e + U+0301 */
+    const char *mid = "hi<|im_start|>user";
+    if (check_offsets("qwen2 added token span", qwen, mid, strlen(mid), true, &bs, &be, &n)) {
+        int32_t im = nl_tok_token_to_id(qwen, "<|im_start|>");
+        int32_t *ids = NULL;
+        size_t m = 0;
+        bool found = false;
+        if (h_ok(nl_tok_encode(qwen, mid, strlen(mid), &ids, &m), "qwen encode"))
+            for (size_t k = 0; k < m; k++)
+                if (ids[k] == im) found = bs[k] == 2 && be[k] == 14;
+        h_check(found, "qwen2: <|im_start|> spans bytes [2, 14)");
+        free(ids);
+    }
+    free(bs);
+    free(be);
+    const char *nfc = "cafe\xcc\x81";
+    if (check_offsets("qwen2 NFC span", qwen, nfc, strlen(nfc), true, &bs, &be, &n))
+        h_check(n >= 1 && be[n - 1] == 6 && bs[n - 1] <= 3, "qwen2: the token holding é ends at 6 and starts by 3 "
+                "([%lld, %lld))", (long long)bs[n - 1], (long long)be[n - 1]);
+    free(bs);
+    free(be);
+    /* ill-formed UTF-8 */
+    check_offsets("gpt2 invalid UTF-8 offsets", gpt2, "ab\xff\xfe" "cd", 6, true, NULL, NULL, NULL);
+    check_offsets("llama invalid UTF-8 offsets", sp, "ab\xff" "cd\xe4\xbd", 7, true, NULL, NULL, NULL);
+    h_expect_error(nl_tok_encode_offsets(sp, "x", 1, true, NULL, &bs, &be, &n), NL_ERR_ARG, "offsets NULL ids");
+out:
+    nl_tok_free(gpt2);
+    nl_tok_free(qwen);
+    nl_tok_free(sp);
+}
+
 /* 1 MB of text: the word cache (byte-level) and the heap merge loop (one 1 MB
  * SentencePiece word) keep it fast, and the round trip holds. */
 static void test_long_text(void)
@@ -779,6 +916,7 @@ int main(void)
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_fixtures();
     test_specifics();
+    test_offsets();
     test_add_save_reload();
     test_save_every_family();
     test_long_text();
