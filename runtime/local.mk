@@ -4,22 +4,22 @@ lib_LTLIBRARIES += libnotellm.la
 libnotellm_la_SOURCES = \
   runtime/error.c runtime/dtype.c runtime/alloc.c runtime/rng.c runtime/runtime.c \
   runtime/device.c runtime/op.c runtime/tensor.c runtime/view.c runtime/autograd.c \
-  runtime/optim.c runtime/io/safetensors.c runtime/io/json.c runtime/io/atomic.c \
-  runtime/io/tokenizer.c runtime/io/tokenizer_encode.c runtime/io/tokenizer_impl.h \
-  runtime/io/bpe.c runtime/io/bpe.h \
-  runtime/io/image.c runtime/io/imgproc.c \
-  runtime/nn/params.c runtime/nn/layers.c runtime/models/model_config.c \
-  runtime/models/vit.c runtime/models/qformer.c runtime/models/projector.c \
-  runtime/models/llm.c runtime/models/notellm.c \
-  runtime/data/prompt.c runtime/data/batch.c \
-  runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
-  runtime/train/checkpoint.c \
-  runtime/report/plot.c \
-  runtime/io/bpe_train.c runtime/train/losses.c runtime/train/head.c \
-  runtime/data/csv.c runtime/data/notes.c runtime/data/preprocess.c \
+  runtime/optim.c \
   runtime/ops/common.c runtime/ops/common.h \
   runtime/ops/elementwise.c runtime/ops/reduce.c runtime/ops/matmul.c runtime/ops/softmax.c \
   runtime/ops/index.c runtime/ops/norm.c runtime/ops/attention.c runtime/ops/loss.c \
+  runtime/io/atomic.c runtime/io/json.c runtime/io/safetensors.c \
+  runtime/io/tokenizer.c runtime/io/tokenizer_encode.c runtime/io/tokenizer_impl.h \
+  runtime/io/bpe.c runtime/io/bpe.h runtime/io/bpe_train.c \
+  runtime/io/image.c runtime/io/imgproc.c \
+  runtime/nn/params.c runtime/nn/layers.c runtime/nn/lora.c \
+  runtime/models/model_config.c runtime/models/llm.c runtime/models/vit.c \
+  runtime/models/qformer.c runtime/models/projector.c runtime/models/notellm.c \
+  runtime/data/csv.c runtime/data/notes.c runtime/data/preprocess.c \
+  runtime/data/prompt.c runtime/data/batch.c \
+  runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
+  runtime/train/losses.c runtime/train/head.c runtime/train/checkpoint.c \
+  runtime/report/plot.c \
   kernels/formulas.h kernels/matrix.h \
   kernels/cpu/kernels.h kernels/cpu/backend.c kernels/cpu/copy.c \
   kernels/cpu/elementwise.c kernels/cpu/reduce.c kernels/cpu/optim.c kernels/cpu/matmul.c \
@@ -38,13 +38,13 @@ endif
 pkginclude_HEADERS = \
   runtime/nl.h runtime/error.h runtime/dtype.h runtime/alloc.h runtime/device.h \
   runtime/op.h runtime/ops.def runtime/tensor.h runtime/autograd.h runtime/ops.h \
-  runtime/optim.h runtime/rng.h runtime/runtime.h runtime/io/safetensors.h runtime/io/image.h runtime/io/tokenizer.h \
-  runtime/io/json.h runtime/io/atomic.h runtime/nn/params.h runtime/nn/layers.h \
-  runtime/models/model_config.h runtime/models/llm.h runtime/models/notellm.h runtime/models/vit.h \
-  runtime/models/qformer.h runtime/models/projector.h \
+  runtime/optim.h runtime/rng.h runtime/runtime.h \
+  runtime/io/atomic.h runtime/io/json.h runtime/io/safetensors.h runtime/io/tokenizer.h \
+  runtime/io/bpe_train.h runtime/io/image.h \
+  runtime/nn/params.h runtime/nn/layers.h runtime/nn/lora.h \
+  runtime/models/model_config.h runtime/models/llm.h runtime/models/vit.h \
+  runtime/models/qformer.h runtime/models/projector.h runtime/models/notellm.h \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
-  runtime/io/bpe_train.h runtime/train/losses.h runtime/train/head.h \
-  runtime/report/plot.h \
-  runtime/train/checkpoint.h \
-  runtime/data/synth.h \
-  runtime/data/prompt.h runtime/data/batch.h
+  runtime/data/prompt.h runtime/data/batch.h runtime/data/synth.h \
+  runtime/train/losses.h runtime/train/head.h runtime/train/checkpoint.h \
+  runtime/report/plot.h

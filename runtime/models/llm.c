@@ -1,4 +1,4 @@
-/* llm.c — LLaMA/Qwen2 decoder: parameters, forward, resize, generation. */
+/* llm.c — LLaMA/Qwen2 decoder: parameters, forward, resize, LoRA adapters, generation. */
 #include "llm.h"
 
 #include <math.h>
@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "atomic.h"
 #include "autograd.h"
+#include "json.h"
 
 #define REL(...)                                                            \
     do {                                                                    \
@@ -90,6 +93,7 @@ nl_status nl_llm_create(nl_llm **out, const nl_llm_config *c, nl_device dev, nl_
 void nl_llm_free(nl_llm *m)
 {
     if (!m) return;
+    if (m->layers) nl_llm_remove_lora(m);
     nl_params_free(&m->params);
     free(m->layers);
     free(m);
@@ -170,6 +174,203 @@ nl_status nl_llm_resize_vocab(nl_llm *m, int64_t new_v)
     return NL_OK;
 }
 
+/* ---- LoRA adapters ------------------------------------------------------------ */
+
+static const char *const proj_module[NL_PROJ_COUNT] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                       "gate_proj", "up_proj", "down_proj"};
+
+static nl_tensor *proj_weight(const nl_llm_layer *L, int p)
+{
+    nl_tensor *const w[NL_PROJ_COUNT] = {L->q, L->k, L->v, L->o, L->gate, L->up, L->down};
+    return w[p];
+}
+
+static int proj_index(const char *module)
+{
+    for (int p = 0; p < NL_PROJ_COUNT; p++)
+        if (strcmp(module, proj_module[p]) == 0) return p;
+    return -1;
+}
+
+/* Target module names -> bit mask of projections; NL_ERR_ARG naming an unknown one. */
+static nl_status parse_targets(unsigned *mask, const char *const *targets, int n)
+{
+    *mask = 0;
+    for (int i = 0; i < n; i++) {
+        int p = targets[i] ? proj_index(targets[i]) : -1;
+        if (p < 0)
+            return nl_error_set(NL_ERR_ARG, "add lora: unknown LoRA target module \"%s\" HINT: use q_proj k_proj v_proj "
+                                "o_proj gate_proj up_proj down_proj", targets[i] ? targets[i] : "(null)");
+        *mask |= 1u << p;
+    }
+    return NL_OK;
+}
+
+void nl_llm_remove_lora(nl_llm *m)
+{
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        for (int p = 0; p < NL_PROJ_COUNT; p++) {
+            free(m->layers[l].lora[p]);
+            m->layers[l].lora[p] = NULL;
+        }
+    nl_params_free(&m->lora_params);
+    m->lora_rank = 0;
+    m->lora_alpha = 0;
+}
+
+/* Zero adapters on the projections in mask of every layer; no freezing. The
+ * caller removes them on error. */
+static nl_status attach_lora(nl_llm *m, int rank, double alpha, unsigned mask)
+{
+    m->lora_rank = rank;
+    m->lora_alpha = alpha;
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        for (int p = 0; p < NL_PROJ_COUNT; p++) {
+            if (!(mask & (1u << p))) continue;
+            nl_lora *a = calloc(1, sizeof *a);
+            if (!a) return nl_error_set(NL_ERR_OOM, "lora: out of memory");
+            m->layers[l].lora[p] = a;
+            a->rank = rank;
+            a->scaling = alpha / rank;
+            nl_tensor *w = proj_weight(&m->layers[l], p);
+            const char *block = p <= NL_PROJ_O ? "self_attn" : "mlp";
+            char name[256];
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_A.weight", l, block, proj_module[p]);
+            NL_TRY(nl_params_new(&m->lora_params, &a->A, name, 2, (const int64_t[]){rank, w->shape[1]}, m->dev));
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_B.weight", l, block, proj_module[p]);
+            NL_TRY(nl_params_new(&m->lora_params, &a->B, name, 2, (const int64_t[]){w->shape[0], rank}, m->dev));
+        }
+    return NL_OK;
+}
+
+nl_status nl_llm_add_lora(nl_llm *m, int rank, double alpha, const char *const *targets, int n_targets, nl_rng *rng)
+{
+    if (m->lora_rank > 0)
+        return nl_error_set(NL_ERR_STATE, "add lora: the model already has rank-%d adapters HINT: merge or remove them first",
+                            m->lora_rank);
+    if (rank < 1) return nl_error_set(NL_ERR_ARG, "add lora: rank must be >= 1, got %d", rank);
+    if (!isfinite(alpha)) return nl_error_set(NL_ERR_ARG, "add lora: alpha must be finite, got %g", alpha);
+    if (n_targets < 1 || !targets) return nl_error_set(NL_ERR_ARG, "add lora: no target modules given");
+    unsigned mask;
+    NL_TRY(parse_targets(&mask, targets, n_targets));
+    nl_status st = attach_lora(m, rank, alpha, mask);
+    for (int l = 0; l < m->cfg.num_layers && st == NL_OK; l++)
+        for (int p = 0; p < NL_PROJ_COUNT && st == NL_OK; p++)
+            if (m->layers[l].lora[p]) st = nl_lora_init(m->layers[l].lora[p], rng);
+    if (st != NL_OK) {
+        nl_llm_remove_lora(m);
+        return st;
+    }
+    nl_params_set_trainable(&m->params, "", false);
+    return NL_OK;
+}
+
+nl_status nl_llm_merge_lora(nl_llm *m)
+{
+    for (int l = 0; l < m->cfg.num_layers; l++)
+        for (int p = 0; p < NL_PROJ_COUNT; p++)
+            if (m->layers[l].lora[p]) NL_TRY(nl_lora_merge_into(proj_weight(&m->layers[l], p), m->layers[l].lora[p]));
+    nl_llm_remove_lora(m);
+    return NL_OK;
+}
+
+nl_status nl_llm_save_lora(const nl_llm *m, const char *dir)
+{
+    if (m->lora_rank < 1) return nl_error_set(NL_ERR_STATE, "save lora: the model has no adapters");
+    NL_TRY(nl_ensure_dir(dir));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    const char *meta[2] = {"format", "pt"};
+    NL_TRY(nl_params_save(&m->lora_params, path, NULL, 1, meta));
+    cJSON *j = cJSON_CreateObject(), *t = cJSON_CreateArray();
+    if (j) cJSON_AddItemToObject(j, "peft_type", cJSON_CreateString("LORA"));
+    if (j) cJSON_AddItemToObject(j, "r", cJSON_CreateNumber(m->lora_rank));
+    if (j) cJSON_AddItemToObject(j, "lora_alpha", cJSON_CreateNumber(m->lora_alpha));
+    for (int p = 0; t && p < NL_PROJ_COUNT; p++)
+        if (m->layers[0].lora[p]) cJSON_AddItemToArray(t, cJSON_CreateString(proj_module[p]));
+    if (j && t) cJSON_AddItemToObject(j, "target_modules", t), t = NULL;
+    if (j) cJSON_AddItemToObject(j, "lora_dropout", cJSON_CreateNumber(0.0));
+    if (j) cJSON_AddItemToObject(j, "bias", cJSON_CreateString("none"));
+    if (j) cJSON_AddItemToObject(j, "task_type", cJSON_CreateString("FEATURE_EXTRACTION"));
+    char *text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    cJSON_Delete(t);
+    if (!text) return nl_error_set(NL_ERR_OOM, "save lora: out of memory");
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    nl_status st = nl_atomic_save(path, text, strlen(text));
+    cJSON_free(text);
+    return st;
+}
+
+/* Rank, alpha and target mask from a PEFT adapter_config.json; refuses what
+ * the forward does not implement (rsLoRA, DoRA, biases, per-layer patterns). */
+static nl_status read_lora_config(const char *path, int *rank, double *alpha, unsigned *mask)
+{
+    cJSON *j;
+    NL_TRY(nl_json_load(&j, path, 0));
+    const char *type = NULL, *bias = "none";
+    int64_t r = 0;
+    bool rs = false, dora = false;
+    *alpha = 8.0; /* PEFT's default */
+    nl_status st = nl_json_str(j, path, "peft_type", true, &type);
+    if (st == NL_OK && strcmp(type, "LORA") != 0)
+        st = nl_error_set(NL_ERR_FORMAT, "%s: peft_type is \"%s\", expected \"LORA\"", path, type);
+    if (st == NL_OK) st = nl_json_int(j, path, "r", true, 1, 1 << 20, &r);
+    if (st == NL_OK) st = nl_json_num(j, path, "lora_alpha", false, -HUGE_VAL, HUGE_VAL, alpha);
+    if (st == NL_OK) st = nl_json_str(j, path, "bias", false, &bias);
+    if (st == NL_OK && strcmp(bias, "none") != 0)
+        st = nl_error_set(NL_ERR_FORMAT, "%s: bias \"%s\" is not supported (only \"none\")", path, bias);
+    if (st == NL_OK) st = nl_json_bool(j, path, "use_rslora", false, &rs);
+    if (st == NL_OK) st = nl_json_bool(j, path, "use_dora", false, &dora);
+    if (st == NL_OK && (rs || dora))
+        st = nl_error_set(NL_ERR_FORMAT, "%s: %s is not supported", path, rs ? "use_rslora" : "use_dora");
+    static const char *const unsupported[] = {"rank_pattern", "alpha_pattern", "layers_to_transform"};
+    for (size_t i = 0; st == NL_OK && i < sizeof unsupported / sizeof *unsupported; i++) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, unsupported[i]);
+        if (e && !cJSON_IsNull(e) && !(cJSON_IsObject(e) && !e->child))
+            st = nl_error_set(NL_ERR_FORMAT, "%s: \"%s\" is not supported", path, unsupported[i]);
+    }
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(j, "target_modules");
+    if (st == NL_OK && (!cJSON_IsArray(tm) || !tm->child))
+        st = nl_error_set(NL_ERR_FORMAT, "%s: target_modules must be a non-empty list of module names", path);
+    *mask = 0;
+    for (const cJSON *e = tm ? tm->child : NULL; st == NL_OK && e; e = e->next) {
+        int p = cJSON_IsString(e) ? proj_index(e->valuestring) : -1;
+        if (p < 0)
+            st = nl_error_set(NL_ERR_FORMAT, "%s: unknown LoRA target module %s%s%s", path, cJSON_IsString(e) ? "\"" : "",
+                              cJSON_IsString(e) ? e->valuestring : "(not a string)", cJSON_IsString(e) ? "\"" : "");
+        else
+            *mask |= 1u << p;
+    }
+    cJSON_Delete(j);
+    *rank = (int)r;
+    return st;
+}
+
+nl_status nl_llm_load_lora(nl_llm *m, const char *dir)
+{
+    if (m->lora_rank > 0)
+        return nl_error_set(NL_ERR_STATE, "load lora: the model already has rank-%d adapters HINT: merge or remove them first",
+                            m->lora_rank);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    int rank;
+    double alpha;
+    unsigned mask;
+    NL_TRY(read_lora_config(path, &rank, &alpha, &mask));
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    int64_t nonfinite = 0;
+    nl_status st = attach_lora(m, rank, alpha, mask);
+    if (st == NL_OK) st = nl_params_load(&m->lora_params, path, "", true, &nonfinite);
+    if (st != NL_OK) {
+        nl_llm_remove_lora(m);
+        return st;
+    }
+    m->nonfinite = nonfinite;
+    nl_params_set_trainable(&m->params, "", false);
+    return NL_OK;
+}
+
 /* ---- KV cache --------------------------------------------------------------- */
 
 nl_status nl_llm_cache_init(nl_llm_cache *c, const nl_llm *m)
@@ -216,9 +417,9 @@ static nl_status attention_block(nl_tensor **out, nl_llm *m, int l, nl_tensor *h
     nl_llm_layer *L = &m->layers[l];
     nl_tensor *q = NULL, *k = NULL, *v = NULL, *qh = NULL, *kh = NULL, *vh = NULL, *qr = NULL, *kr = NULL;
     nl_tensor *ka = NULL, *va = NULL, *a = NULL, *am = NULL;
-    nl_status st = nl_linear(&q, h, L->q, L->qb);
-    if (st == NL_OK) st = nl_linear(&k, h, L->k, L->kb);
-    if (st == NL_OK) st = nl_linear(&v, h, L->v, L->vb);
+    nl_status st = nl_lora_linear(&q, h, L->q, L->qb, L->lora[NL_PROJ_Q]);
+    if (st == NL_OK) st = nl_lora_linear(&k, h, L->k, L->kb, L->lora[NL_PROJ_K]);
+    if (st == NL_OK) st = nl_lora_linear(&v, h, L->v, L->vb, L->lora[NL_PROJ_V]);
     if (st == NL_OK) st = nl_heads_split(&qh, q, c->num_heads);
     if (st == NL_OK) st = nl_heads_split(&kh, k, c->num_kv_heads);
     if (st == NL_OK) st = nl_heads_split(&vh, v, c->num_kv_heads);
@@ -231,7 +432,7 @@ static nl_status attention_block(nl_tensor **out, nl_llm *m, int l, nl_tensor *h
     nl_attention_opts o = {.causal = true, .mask = f->mask};
     if (st == NL_OK) st = nl_mha(&a, qr, ka, va, &o, f->in->probe, l);
     if (st == NL_OK) st = nl_heads_merge(&am, a);
-    if (st == NL_OK) st = nl_linear(out, am, L->o, NULL);
+    if (st == NL_OK) st = nl_lora_linear(out, am, L->o, NULL, L->lora[NL_PROJ_O]);
     REL(q, k, v, qh, kh, vh, qr, kr, ka, va, a, am);
     return st;
 }
@@ -239,11 +440,11 @@ static nl_status attention_block(nl_tensor **out, nl_llm *m, int l, nl_tensor *h
 static nl_status mlp_block(nl_tensor **out, nl_llm_layer *L, nl_tensor *h)
 {
     nl_tensor *g = NULL, *gs = NULL, *u = NULL, *gu = NULL;
-    nl_status st = nl_linear(&g, h, L->gate, NULL);
+    nl_status st = nl_lora_linear(&g, h, L->gate, NULL, L->lora[NL_PROJ_GATE]);
     if (st == NL_OK) st = nl_silu(&gs, g);
-    if (st == NL_OK) st = nl_linear(&u, h, L->up, NULL);
+    if (st == NL_OK) st = nl_lora_linear(&u, h, L->up, NULL, L->lora[NL_PROJ_UP]);
     if (st == NL_OK) st = nl_mul(&gu, gs, u);
-    if (st == NL_OK) st = nl_linear(out, gu, L->down, NULL);
+    if (st == NL_OK) st = nl_lora_linear(out, gu, L->down, NULL, L->lora[NL_PROJ_DOWN]);
     REL(g, gs, u, gu);
     return st;
 }

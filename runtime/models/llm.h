@@ -12,15 +12,22 @@
 #include <stdint.h>
 
 #include "layers.h"
+#include "lora.h"
 #include "model_config.h"
 #include "params.h"
 #include "rng.h"
+
+/* The seven projections of a layer, in HF order (index of nl_llm_layer.lora). */
+typedef enum nl_llm_proj {
+    NL_PROJ_Q, NL_PROJ_K, NL_PROJ_V, NL_PROJ_O, NL_PROJ_GATE, NL_PROJ_UP, NL_PROJ_DOWN, NL_PROJ_COUNT
+} nl_llm_proj;
 
 typedef struct nl_llm_layer {
     nl_tensor *q, *k, *v, *o;          /* [NH*HS,C] [NKV*HS,C] [NKV*HS,C] [C,NH*HS] */
     nl_tensor *qb, *kb, *vb;           /* biases or NULL */
     nl_tensor *gate, *up, *down;       /* [I,C] [I,C] [C,I] */
     nl_tensor *in_norm, *post_norm;    /* [C] */
+    nl_lora *lora[NL_PROJ_COUNT];      /* optional adapters (NULL = none); tensors owned by lora_params */
 } nl_llm_layer;
 
 typedef struct nl_llm {
@@ -32,6 +39,9 @@ typedef struct nl_llm {
     nl_tensor *lm_head;     /* [V,C]; == embed when tied */
     nl_llm_layer *layers;   /* [L] */
     int64_t nonfinite;      /* NaN/Inf values found by the last load (callers warn) */
+    nl_params lora_params;  /* LoRA A/B tensors under PEFT names; empty without adapters */
+    int lora_rank;          /* 0 without adapters */
+    double lora_alpha;
 } nl_llm;
 
 /* Random init when rng is given (linear/embedding N(0, 0.02), norms 1, as HF's
@@ -47,6 +57,39 @@ void nl_llm_free(nl_llm *m);
  * embedding — and of an untied LM head — are the mean of the old rows.
  * Existing rows keep their values; tensors are replaced (old pointers die). */
 nl_status nl_llm_resize_vocab(nl_llm *m, int64_t new_v);
+
+/* ---- LoRA adapters (runtime/nn/lora.h) ----
+ * Adapters sit on the chosen projections of every layer; the forward (and so
+ * generation with the KV cache and attention probes) uses them. Their tensors
+ * live in m->lora_params under the names PEFT writes to adapter_model.safetensors,
+ * "base_model.model.model.layers.<l>.self_attn.q_proj.lora_A.weight", so
+ * m->params keeps only HF names and nl_llm_save writes the unadapted model.
+ *
+ * nl_llm_add_lora: targets are module names "q_proj" "k_proj" "v_proj" "o_proj"
+ * "gate_proj" "up_proj" "down_proj" (duplicates ignored); rank >= 1, finite
+ * alpha; scaling = alpha / rank; A ~ U(-1/sqrt(in), 1/sqrt(in)) from rng (the
+ * global one when NULL), B = 0. On success every base parameter is frozen
+ * (requires_grad false, .grad dropped) so training reaches only the adapters;
+ * unfreeze with nl_params_set_trainable(&m->params, "", true). Unknown targets
+ * and bad rank/alpha are NL_ERR_ARG; a model that already has adapters is
+ * NL_ERR_STATE. On error the model is unchanged. */
+nl_status nl_llm_add_lora(nl_llm *m, int rank, double alpha, const char *const *targets, int n_targets, nl_rng *rng);
+/* W += scaling * B A for every adapter, then drop the adapters (lora_params
+ * emptied). Base parameters stay frozen. No adapters: a no-op. Only an
+ * out-of-memory error can stop it midway; some weights are then merged. */
+nl_status nl_llm_merge_lora(nl_llm *m);
+/* Drop the adapters without merging (base parameters stay frozen). */
+void nl_llm_remove_lora(nl_llm *m);
+/* DIR/adapter_model.safetensors + DIR/adapter_config.json (PEFT LORA config),
+ * written atomically; DIR is created. NL_ERR_STATE without adapters. */
+nl_status nl_llm_save_lora(const nl_llm *m, const char *dir);
+/* Attach the adapters saved in DIR (rank, alpha and targets from its
+ * adapter_config.json; strict names) and freeze the base as nl_llm_add_lora.
+ * Malformed or unsupported configs, missing/unexpected tensors and shape
+ * mismatches are NL_ERR_FORMAT naming the key or tensor; on error the model
+ * is unchanged. NL_ERR_STATE if the model already has adapters. NaN/Inf
+ * values in the adapter are counted into m->nonfinite. */
+nl_status nl_llm_load_lora(nl_llm *m, const char *dir);
 
 /* KV cache for incremental decoding (batch 1, no padding). */
 typedef struct nl_llm_cache {

@@ -11,10 +11,11 @@ T() { tmux -L "$sock" "$@"; }
 trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 
 screen() { T capture-pane -p -t s -S -200 2>/dev/null; }
-# wait_for TEXT [SECONDS]: poll the screen until TEXT appears.
+# wait_for TEXT [SECONDS]: poll the screen until TEXT appears (default 30 s:
+# generous for a loaded 2-core machine, costless when it passes).
 wait_for() {
   i=0
-  while [ $i -lt $(( ${2:-10} * 10 )) ]; do
+  while [ $i -lt $(( ${2:-30} * 10 )) ]; do
     screen | grep -qF -- "$1" && return 0
     sleep 0.1
     i=$((i + 1))
