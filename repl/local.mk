@@ -6,8 +6,9 @@ notellm_CPPFLAGS = $(AM_CPPFLAGS) \
 notellm_CFLAGS = $(AM_CFLAGS) $(GUILE_CFLAGS) $(READLINE_CFLAGS)
 notellm_LDADD = libnotellm.la $(GUILE_LIBS) $(READLINE_LIBS)
 
-notellm_scm += scheme/notellm/repl.scm
+notellm_scm += scheme/notellm/repl.scm scheme/notellm/commands.scm
 scheme/notellm/repl.go: scheme/notellm.go scheme/notellm/primitives.go
+scheme/notellm/commands.go: scheme/notellm.go
 
 # Run the uninstalled binary with the build tree's modules and extension.
 noinst_SCRIPTS = pre-inst-env

@@ -28,9 +28,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: notellm [OPTION]... [FILE.scm [ARG]...]\n"
+            "       notellm [OPTION]... COMMAND [ARG]...\n"
             "A workbench for LLM-based note representation models (NoteLLM, NoteLLM-2).\n\n"
             "Without FILE: an interactive prompt with (notellm) loaded.\n"
-            "With FILE: run the script; (command-line) is FILE and its ARGs.\n\n"
+            "With FILE: run the script; (command-line) is FILE and its ARGs.\n"
+            "Commands (each takes --help):\n"
+            "  gen-notes DIR  write the synthetic benchmark to DIR\n\n"
             "  -c EXPR        evaluate EXPR and exit\n"
             "  --threads N    threads for OpenMP loops and OpenBLAS (default: NOTELLM_THREADS or all cores)\n"
             "  --seed N       seed the random generator\n"
@@ -313,7 +316,11 @@ static void *inner_main(void *data)
     if (o->device) safe_call(scm_c_public_ref("notellm", "set-default-device!"), scm_list_1(scm_from_utf8_string(o->device)));
     safe_call(repl_proc("install-interrupt-handler!"), SCM_EOL);
     chain_sigint();
-    if (o->script) {
+    if (o->script && scm_is_true(safe_call(repl_proc("repl-command?"), scm_list_1(scm_from_locale_string(o->script))))) {
+        SCM args = SCM_EOL;
+        for (int i = o->script_argc - 1; i >= 1; i--) args = scm_cons(scm_from_locale_string(o->script_argv[i]), args);
+        safe_call(repl_proc("repl-run-command"), scm_list_2(scm_from_locale_string(o->script), args));
+    } else if (o->script) {
         scm_set_program_arguments(o->script_argc, o->script_argv, NULL);
         safe_call(repl_proc("repl-run-script"), scm_list_1(scm_from_locale_string(o->script)));
     } else if (o->expr) {

@@ -18,7 +18,7 @@ libnotellm_la_SOURCES = \
   runtime/data/csv.c runtime/data/notes.c runtime/data/preprocess.c \
   runtime/data/prompt.c runtime/data/batch.c \
   runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
-  runtime/train/losses.c runtime/train/head.c runtime/train/checkpoint.c \
+  runtime/train/losses.c runtime/train/gradcache.c runtime/train/head.c runtime/train/checkpoint.c \
   runtime/report/plot.c \
   kernels/formulas.h kernels/matrix.h \
   kernels/cpu/kernels.h kernels/cpu/backend.c kernels/cpu/copy.c \
@@ -46,5 +46,5 @@ pkginclude_HEADERS = \
   runtime/models/qformer.h runtime/models/projector.h runtime/models/notellm.h \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
   runtime/data/prompt.h runtime/data/batch.h runtime/data/synth.h \
-  runtime/train/losses.h runtime/train/head.h runtime/train/checkpoint.h \
+  runtime/train/losses.h runtime/train/head.h runtime/train/checkpoint.h runtime/train/gradcache.h \
   runtime/report/plot.h

@@ -653,7 +653,7 @@ static nl_status write_images(gen *g, const char *dir)
                 nl_synth_render(px, size, &lk, &r);
                 note_id(id, sizeof id, g, i);
                 snprintf(path, sizeof path, "%s/%s/img_%s", dir, it->split >= SPLIT_TEST ? "images_test" : "images", id);
-                st = nl_image_write_png(path, px, size, size);
+                st = nl_image_write_png(path, px, size, size, false);
             }
             if (st != NL_OK) {
 #pragma omp critical(nl_synth_error)
@@ -771,7 +771,10 @@ static nl_status write_json(gen *g, const char *dir, const nl_synth_stats *s)
     if (!text) return nl_error_set(NL_ERR_OOM, "gen-notes: out of memory printing dataset.json");
     sbuf b = {text, strlen(text), strlen(text) + 1, false};
     sb_str(&b, "\n");
-    nl_status st = save(dir, "dataset.json", &b);
+    /* the images were committed without fsyncs: make everything durable
+     * before dataset.json marks the directory complete */
+    nl_status st = nl_sync_fs(dir);
+    if (st == NL_OK) st = save(dir, "dataset.json", &b);
     free(b.p);
     return st;
 }

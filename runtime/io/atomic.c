@@ -12,7 +12,7 @@
 
 nl_status nl_atomic_open(nl_atomic_file *f, const char *path)
 {
-    *f = (nl_atomic_file){.fd = -1, .path = path};
+    *f = (nl_atomic_file){.fd = -1, .path = path, .durable = true};
     size_t tl = strlen(path) + 16;
     f->tmp = malloc(tl);
     if (!f->tmp) return nl_error_set(NL_ERR_OOM, "save %s: out of memory", path);
@@ -76,7 +76,8 @@ static nl_status fsync_dir(const char *path)
 nl_status nl_atomic_commit(nl_atomic_file *f)
 {
     nl_status st = NL_OK;
-    if (fsync(f->fd) != 0) st = nl_error_set(NL_ERR_IO, "save %s: fsync %s: %s", f->path, f->tmp, strerror(errno));
+    if (f->durable && fsync(f->fd) != 0)
+        st = nl_error_set(NL_ERR_IO, "save %s: fsync %s: %s", f->path, f->tmp, strerror(errno));
     int rc = close(f->fd);
     f->fd = -1;
     if (rc != 0 && st == NL_OK)
@@ -89,7 +90,17 @@ nl_status nl_atomic_commit(nl_atomic_file *f)
     }
     free(f->tmp);
     f->tmp = NULL;
-    return fsync_dir(f->path);
+    return f->durable ? fsync_dir(f->path) : NL_OK;
+}
+
+nl_status nl_sync_fs(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    nl_status st = NL_OK;
+    if (fd < 0 || syncfs(fd) != 0)
+        st = nl_error_set(NL_ERR_IO, "sync %s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return st;
 }
 
 nl_status nl_atomic_save(const char *path, const void *p, size_t n)

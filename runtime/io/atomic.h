@@ -6,6 +6,7 @@
 #ifndef NL_ATOMIC_H
 #define NL_ATOMIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -14,6 +15,11 @@ typedef struct nl_atomic_file {
     int fd;
     char *tmp;         /* "<path>.tmp.XXXXXX" */
     const char *path;  /* borrowed: must outlive the file */
+    bool durable;      /* true after open. Bulk writers (thousands of files)
+                          clear it: commit then skips the fsyncs (the file
+                          still appears whole or not at all) and the writer
+                          calls nl_sync_fs once before marking its output
+                          complete. */
 } nl_atomic_file;
 
 nl_status nl_atomic_open(nl_atomic_file *f, const char *path);
@@ -24,6 +30,9 @@ nl_status nl_atomic_commit(nl_atomic_file *f);
 void nl_atomic_abort(nl_atomic_file *f);
 /* The whole content at once. */
 nl_status nl_atomic_save(const char *path, const void *p, size_t n);
+/* Flush the filesystem holding PATH (syncfs): makes every non-durable
+ * commit under it durable at once. */
+nl_status nl_sync_fs(const char *path);
 /* Create directory DIR (mode 0755) unless it exists; NL_ERR_IO otherwise. */
 nl_status nl_ensure_dir(const char *dir);
 

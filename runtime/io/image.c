@@ -512,7 +512,7 @@ static int pngw_guarded(pngw_ctx *c)
     return 0;
 }
 
-nl_status nl_image_write_png(const char *path, const uint8_t *rgb, int width, int height)
+nl_status nl_image_write_png(const char *path, const uint8_t *rgb, int width, int height, bool durable)
 {
     if (!path || !rgb)
         return nl_error_set(NL_ERR_ARG, "image save: %s is NULL", path ? "the pixel buffer" : "the path");
@@ -522,6 +522,7 @@ nl_status nl_image_write_png(const char *path, const uint8_t *rgb, int width, in
     if (!c) return nl_error_set(NL_ERR_OOM, "image save %s: out of memory", path);
     nl_status st = nl_atomic_open(&c->af, path);
     if (st == NL_OK) {
+        c->af.durable = durable;
         c->rgb = rgb;
         c->w = width;
         c->h = height;

@@ -74,7 +74,9 @@ nl_status nl_image_load_tensor(nl_tensor **out, const char *path, const nl_image
                                bool zero_on_error, bool *was_zeroed);
 
 /* Write 8-bit RGB rows (width*3 bytes each) as a PNG. PATH is replaced
- * atomically (temp file, fsync, rename); on error it is left untouched. */
-nl_status nl_image_write_png(const char *path, const uint8_t *rgb, int width, int height);
+ * atomically (temp file, rename); on error it is left untouched. durable:
+ * fsync the file and its directory (false for bulk writers that call
+ * nl_sync_fs once at the end; see runtime/io/atomic.h). */
+nl_status nl_image_write_png(const char *path, const uint8_t *rgb, int width, int height, bool durable);
 
 #endif

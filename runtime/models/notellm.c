@@ -19,7 +19,7 @@ void nl_notellm_config_defaults(nl_notellm_config *c, bool notellm2)
 {
     *c = (nl_notellm_config){.vision = notellm2, .visual_tokens = notellm2, .late_fusion = notellm2,
                              .micl = notellm2, .w_t = 9.0, .w_v = 1.0, .csft = !notellm2, .alpha = 0.01,
-                             .dim = NL_HEAD_DEFAULT_DIM, .freeze_vision = true};
+                             .dim = NL_HEAD_DEFAULT_DIM, .freeze_vision = true, .qformer_dropout = 0.1};
 }
 
 static nl_status check_config(const nl_notellm_config *c, nl_llm *llm, nl_vit *vit, nl_qformer *qf,
@@ -39,6 +39,8 @@ static nl_status check_config(const nl_notellm_config *c, nl_llm *llm, nl_vit *v
         return nl_error_set(NL_ERR_ARG, "notellm: CSFT (generation loss) is NoteLLM's, not NoteLLM-2's (method §4.1)");
     if (c->micl && !(c->w_t > 0 && c->w_v > 0))
         return nl_error_set(NL_ERR_ARG, "notellm: mICL weights must be positive (w_t %g, w_v %g)", c->w_t, c->w_v);
+    if (!(c->qformer_dropout >= 0 && c->qformer_dropout < 1))
+        return nl_error_set(NL_ERR_ARG, "notellm: qformer_dropout %g must be in [0, 1)", c->qformer_dropout);
     if (c->csft && !(c->alpha >= 0)) return nl_error_set(NL_ERR_ARG, "notellm: alpha %g must be >= 0", c->alpha);
     int64_t C = llm->cfg.hidden_size;
     if (qf && vit && qf->cfg.encoder_hidden_size != vit->cfg.hidden_size)
@@ -216,7 +218,8 @@ static nl_status forward(fwd *f, nl_notellm *m, const nl_notellm_batch *b, nl_at
     int64_t NQ = 1;
     const int64_t *slot = NULL;
     if (st == NL_OK && m->cfg.visual_tokens) {
-        st = nl_qformer_forward(&q, m->qformer, feat, NULL, NULL, 0.0, NULL);
+        double p = b->train ? m->cfg.qformer_dropout : 0.0;
+        st = nl_qformer_forward(&q, m->qformer, feat, NULL, NULL, p, b->rng);
         if (st == NL_OK) st = nl_projector_forward(&vis, m->projector, q);
         if (st == NL_OK) st = nl_llm_embed(&emb, m->llm, b->ids);
         if (st == NL_OK) st = splice(&spliced, &smask, emb, b->mask, vis, b->img_slot);
@@ -288,6 +291,24 @@ nl_status nl_notellm_loss(nl_notellm_out *out, nl_notellm *m, const nl_notellm_b
     }
     out->l_cl = scalar(l_cl), out->l_v = scalar(l_v), out->l_gen = scalar(l_gen);
     REL(l_cl, l_v, l_gen, logits);
+    fwd_clear(&f);
+    if (st != NL_OK) nl_notellm_out_clear(out);
+    return st;
+}
+
+nl_status nl_notellm_embed_gen(nl_notellm_out *out, nl_notellm *m, const nl_notellm_batch *b)
+{
+    *out = (nl_notellm_out){0};
+    fwd f;
+    NL_TRY(forward(&f, m, b, NULL));
+    nl_tensor *logits = NULL;
+    nl_status st = embed_from(out, m, &f);
+    if (st == NL_OK && m->cfg.csft) {
+        st = nl_llm_logits(&logits, m->llm, f.hidden);
+        if (st == NL_OK) st = nl_gen_loss(&out->loss, logits, b->labels);
+        out->l_gen = scalar(out->loss);
+    }
+    nl_tensor_release(logits);
     fwd_clear(&f);
     if (st != NL_OK) nl_notellm_out_clear(out);
     return st;

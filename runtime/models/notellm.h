@@ -27,6 +27,7 @@ typedef struct nl_notellm_config {
     double alpha;         /* default 0.01 */
     int64_t dim;          /* reduction width d, default 64 */
     bool freeze_vision;   /* §4.8: the vision encoder runs without gradients (default) */
+    double qformer_dropout; /* Q-Former dropout in training batches (batch.train), default 0.1 as HF's */
 } nl_notellm_config;
 
 /* Defaults of method §3.7 / §4.9 for text-only NoteLLM (vision false, csft
@@ -63,6 +64,9 @@ typedef struct nl_notellm_batch {
     const int64_t *vreadout;  /* [B] visual read-out positions (mICL) */
     const int64_t *img_slot;  /* [B] position of <IMG> (visual tokens) */
     nl_tensor *pixels;        /* [B,3,S,S] preprocessed images (vision) */
+    bool train;               /* training pass: the Q-Former applies cfg.qformer_dropout (false: eval) */
+    nl_rng *rng;              /* dropout draws when train (NULL = the global generator); copy the state
+                               * before a pass to replay its masks (gradient caching) */
 } nl_notellm_batch;
 
 typedef struct nl_notellm_out {
@@ -78,5 +82,10 @@ void nl_notellm_out_clear(nl_notellm_out *o);
 nl_status nl_notellm_embed(nl_notellm_out *out, nl_notellm *m, const nl_notellm_batch *b, nl_attn_probe *probe);
 /* Embeddings and the training loss of a batch laid out [firsts; seconds]. */
 nl_status nl_notellm_loss(nl_notellm_out *out, nl_notellm *m, const nl_notellm_batch *b);
+/* Embeddings and, with CSFT, the generation loss alone (token mean over the
+ * supervised tokens of these rows) in out->loss and out->l_gen; out->loss is
+ * NULL without CSFT. Any row count (no contrastive term): the per-chunk pass
+ * of gradient caching (runtime/train/gradcache.h). */
+nl_status nl_notellm_embed_gen(nl_notellm_out *out, nl_notellm *m, const nl_notellm_batch *b);
 
 #endif

@@ -43,6 +43,7 @@ void nl_scm_init_model(void);
 void nl_scm_init_llm(void);
 void nl_scm_init_vision(void);
 void nl_scm_init_tokenizer(void);
+void nl_scm_init_data(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from

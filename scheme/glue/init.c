@@ -29,4 +29,5 @@ void nl_guile_init(void)
     nl_scm_init_llm();
     nl_scm_init_vision();
     nl_scm_init_tokenizer();
+    nl_scm_init_data();
 }

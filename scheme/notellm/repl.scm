@@ -9,6 +9,7 @@
   #:use-module (notellm)
   #:use-module (notellm primitives)
   #:export (repl-input-status repl-evaluate repl-completions repl-run-script repl-run-expression
+            repl-run-command repl-command?
             repl-user-module install-interrupt-handler! repl-error-message))
 
 (define %user-module #f)
@@ -199,6 +200,20 @@ on stderr and exit with status 1; (exit N) in the script exits with N."
       (if (eq? key 'quit) (apply throw key args))
       (report-error key args)
       (exit 1))))
+
+(define (repl-run-command name args)
+  "Run the subcommand NAME of `notellm NAME ARGS...` and exit with its status;
+an uncaught error prints KEY: WHO: MESSAGE on stderr and exits with 1."
+  (catch #t
+    (lambda () (exit ((module-ref (resolve-interface '(notellm commands)) 'run-command) name args)))
+    (lambda (key . args)
+      (if (eq? key 'quit) (apply throw key args))
+      (report-error key args)
+      (exit 1))))
+
+(define (repl-command? name)
+  "#t if NAME is a subcommand of the notellm executable."
+  ((module-ref (resolve-interface '(notellm commands)) 'command?) name))
 
 (define (repl-run-expression str)
   "Evaluate the forms of STR like the REPL does; exit with status 1 if one fails."

@@ -491,16 +491,16 @@ static void test_write_png(void)
     snprintf(p, sizeof p, "%s", path_in("out.png"));
     write_file(p, "old contents", 12);
     nl_image img;
-    if (h_ok(nl_image_write_png(p, px, W, H), "write 13x7 PNG over an existing file") &&
+    if (h_ok(nl_image_write_png(p, px, W, H, true), "write 13x7 PNG over an existing file") &&
         h_ok(nl_image_load(&img, p), "read it back")) {
         h_check(img.width == W && img.height == H && memcmp(img.pixels, px, sizeof px) == 0,
                 "write_png -> load round trip is exact");
         nl_image_free(&img);
     }
-    nl_status st = nl_image_write_png(path_in("no-such-dir/out.png"), px, W, H);
+    nl_status st = nl_image_write_png(path_in("no-such-dir/out.png"), px, W, H, true);
     h_check(st == NL_ERR_IO, "write into a missing directory: io-error (%s)", nl_last_error());
-    h_expect_error(nl_image_write_png(p, px, 0, H), NL_ERR_ARG, "write width 0");
-    h_expect_error(nl_image_write_png(p, NULL, W, H), NL_ERR_ARG, "write NULL pixels");
+    h_expect_error(nl_image_write_png(p, px, 0, H, true), NL_ERR_ARG, "write width 0");
+    h_expect_error(nl_image_write_png(p, NULL, W, H, true), NL_ERR_ARG, "write NULL pixels");
     if (h_ok(nl_image_load(&img, p), "file intact after failed writes")) {
         h_check(memcmp(img.pixels, px, sizeof px) == 0, "previous PNG unchanged");
         nl_image_free(&img);

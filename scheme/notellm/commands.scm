@@ -1,0 +1,59 @@
+;;; commands.scm — (notellm commands): the non-interactive subcommands of
+;;; the `notellm` executable (`notellm gen-notes DIR ...`), each a procedure
+;;; from its argument list to an exit status. Depends on (notellm).
+(define-module (notellm commands)
+  #:use-module (ice-9 format)
+  #:use-module (ice-9 getopt-long)
+  #:use-module (notellm)
+  #:export (command? run-command))
+
+(define (gen-notes args)
+  "notellm gen-notes DIR [--items N] [--seed N] [--lang en|zh] [--image-size N]
+[--overwrite]: write the synthetic benchmark to DIR, then load it back and
+print the load summary. Returns the exit status."
+  (let* ((spec '((items (value #t)) (seed (value #t)) (lang (value #t)) (image-size (value #t))
+                 (overwrite (value #f)) (help (single-char #\h) (value #f))))
+         (opts (getopt-long (cons "gen-notes" args) spec))
+         (rest (option-ref opts '() '()))
+         (num (lambda (key default)
+                (let* ((s (option-ref opts key #f)) (n (and s (string->number s))))
+                  (cond ((not s) default)
+                        ((and n (exact-integer? n) (> n 0)) n)
+                        (else (format (current-error-port) "notellm gen-notes: --~a needs a positive integer, got ~s~%"
+                                      key s)
+                              (exit 2)))))))
+    (cond
+     ((option-ref opts 'help #f)
+      (display "Usage: notellm gen-notes DIR [--items N] [--seed N] [--lang en|zh] [--image-size N] [--overwrite]
+Write the synthetic NoteLLM benchmark (notes, pairs, images, dataset.json) to DIR.
+Defaults: --items 2000 --seed 7 --lang en --image-size 64.\n")
+      0)
+     ((not (= (length rest) 1))
+      (format (current-error-port) "notellm gen-notes: expects one directory (try --help)~%")
+      2)
+     (else
+      (let* ((dir (car rest))
+             (lang (string->symbol (option-ref opts 'lang "en")))
+             (t0 (get-internal-real-time))
+             (counts (generate-notes dir #:items (num 'items 2000) #:seed (num 'seed 7) #:lang lang
+                                     #:image-size (num 'image-size 64)
+                                     #:overwrite (option-ref opts 'overwrite #f)))
+             (secs (/ (- (get-internal-real-time) t0) 1.0 internal-time-units-per-second)))
+        (format #t "wrote ~a in ~,1f s: ~a train notes, ~a test notes, ~a/~a/~a train/val/test pairs~%"
+                dir secs (assq-ref counts 'notes-train) (assq-ref counts 'notes-test)
+                (assq-ref counts 'pairs-train) (assq-ref counts 'pairs-val) (assq-ref counts 'pairs-test))
+        (let ((r (notes-report (load-notes dir))))
+          (if (and (zero? (assq-ref r 'rows-skipped)) (zero? (assq-ref r 'pairs-skipped))
+                   (zero? (assq-ref r 'images-missing)))
+              0
+              1)))))))
+
+(define %commands `(("gen-notes" . ,gen-notes)))
+
+(define (command? name)
+  "#t if NAME is a notellm subcommand."
+  (and (assoc name %commands) #t))
+
+(define (run-command name args)
+  "Run the subcommand NAME with the argument strings ARGS; returns the exit status."
+  ((assoc-ref %commands name) args))
