@@ -8,6 +8,7 @@
 
 #include <libguile.h>
 
+#include "layers.h"
 #include "nl.h"
 
 /* ---- entry point and primitive registration (init.c) ---------------------- */
@@ -82,6 +83,19 @@ void *nl_scm_to_model(SCM obj, int kind, int pos, const char *who, int *kind_out
 /* A C string of a Scheme string or symbol, freed when the current dynwind
  * context ends. */
 char *nl_scm_dynwind_utf8(SCM s, int pos, const char *who);
+
+/* What a forward primitive collects besides its output: every layer's hidden
+ * state and the attention probe. Begin inside a dynwind context (the probe is
+ * freed when it ends); the list getters hand the tensors to Scheme. */
+typedef struct nl_scm_fwd {
+    bool want_hidden, want_probe;
+    int n_hidden;
+    nl_tensor **hidden;   /* n_hidden slots, or NULL when not wanted */
+    nl_attn_probe probe;
+} nl_scm_fwd;
+void nl_scm_fwd_begin(nl_scm_fwd *f, bool want_hidden, int n_hidden, bool want_probe, int n_probe, const char *who);
+SCM nl_scm_fwd_hidden(nl_scm_fwd *f);    /* list of tensors, or #f */
+SCM nl_scm_fwd_attention(nl_scm_fwd *f); /* list of tensors (#f for unrecorded layers), or #f */
 
 /* ---- conversions (convert.c) ---------------------------------------------- */
 nl_dtype nl_scm_to_dtype(SCM sym, int pos, const char *who);

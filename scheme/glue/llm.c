@@ -5,18 +5,6 @@
 
 #include "llm.h"
 
-static SCM take_list(nl_tensor **v, int n)
-{
-    SCM out = SCM_EOL;
-    for (int i = n - 1; i >= 0; i--) {
-        out = scm_cons(v[i] ? nl_scm_take_tensor(v[i]) : SCM_BOOL_F, out);
-        v[i] = NULL;
-    }
-    return out;
-}
-
-static void free_probe(void *p) { nl_attn_probe_free(p); }
-
 static bool has_flag(SCM flags, const char *name)
 {
     return scm_is_true(scm_memq(scm_from_utf8_symbol(name), flags));
@@ -30,27 +18,16 @@ static SCM llm_forward(SCM model, SCM input, SCM mask, SCM flags)
     bool want_logits = has_flag(flags, "logits"), want_all = has_flag(flags, "hidden-states"),
          want_probe = has_flag(flags, "attention");
     int L = (int)m->cfg.num_layers;
-    /* filled only on success (nl_llm_forward releases them on error) */
-    nl_tensor **all = scm_gc_malloc(sizeof *all * (size_t)(L + 1), "hidden states");
-    for (int i = 0; i <= L; i++) all[i] = NULL;
-    nl_attn_probe probe = {0};
+    nl_scm_fwd f;
     scm_dynwind_begin(0);
-    if (want_probe) {
-        NL_SCM_CHECK(FUNC_NAME, nl_attn_probe_init(&probe, L));
-        scm_dynwind_unwind_handler(free_probe, &probe, SCM_F_WIND_EXPLICITLY);
-    }
+    nl_scm_fwd_begin(&f, want_all, L + 1, want_probe, L, FUNC_NAME);
     bool ids = x->dtype == NL_I64 || x->dtype == NL_I32;
-    nl_llm_input in = {.ids = ids ? x : NULL, .embeds = ids ? NULL : x, .mask = mk,
-                       .all_hidden = want_all ? all : NULL, .probe = want_probe ? &probe : NULL};
+    nl_llm_input in = {.ids = ids ? x : NULL, .embeds = ids ? NULL : x, .mask = mk, .all_hidden = f.hidden,
+                       .probe = want_probe ? &f.probe : NULL};
     nl_tensor *hidden = NULL, *logits = NULL;
     NL_SCM_CHECK(FUNC_NAME, nl_llm_forward(&hidden, want_logits ? &logits : NULL, m, &in));
     SCM h = nl_scm_take_tensor(hidden), lg = logits ? nl_scm_take_tensor(logits) : SCM_BOOL_F;
-    SCM hs = want_all ? take_list(all, L + 1) : SCM_BOOL_F;
-    SCM pr = SCM_BOOL_F;
-    if (want_probe) {
-        pr = SCM_EOL;
-        for (int l = L - 1; l >= 0; l--) pr = scm_cons(nl_scm_from_tensor(probe.probs[l]), pr);
-    }
+    SCM hs = nl_scm_fwd_hidden(&f), pr = nl_scm_fwd_attention(&f);
     scm_dynwind_end();
     scm_remember_upto_here_2(model, input);
     return scm_list_4(h, hs, pr, lg);

@@ -235,6 +235,42 @@ char *nl_scm_dynwind_utf8(SCM s, int pos, const char *who)
     return c;
 }
 
+static void free_probe(void *p) { nl_attn_probe_free(p); }
+
+void nl_scm_fwd_begin(nl_scm_fwd *f, bool want_hidden, int n_hidden, bool want_probe, int n_probe, const char *who)
+{
+    *f = (nl_scm_fwd){.want_hidden = want_hidden, .want_probe = want_probe, .n_hidden = n_hidden};
+    if (want_hidden) {
+        /* filled only on success (the runtime releases them on error) */
+        f->hidden = scm_gc_malloc(sizeof *f->hidden * (size_t)n_hidden, "hidden states");
+        for (int i = 0; i < n_hidden; i++) f->hidden[i] = NULL;
+    }
+    if (want_probe) {
+        NL_SCM_CHECK(who, nl_attn_probe_init(&f->probe, n_probe));
+        scm_dynwind_unwind_handler(free_probe, &f->probe, SCM_F_WIND_EXPLICITLY);
+    }
+}
+
+SCM nl_scm_fwd_hidden(nl_scm_fwd *f)
+{
+    if (!f->want_hidden) return SCM_BOOL_F;
+    SCM out = SCM_EOL;
+    for (int i = f->n_hidden - 1; i >= 0; i--) {
+        out = scm_cons(f->hidden[i] ? nl_scm_take_tensor(f->hidden[i]) : SCM_BOOL_F, out);
+        f->hidden[i] = NULL;
+    }
+    return out;
+}
+
+SCM nl_scm_fwd_attention(nl_scm_fwd *f)
+{
+    if (!f->want_probe) return SCM_BOOL_F;
+    SCM out = SCM_EOL;
+    for (int l = f->probe.n_layers - 1; l >= 0; l--)
+        out = scm_cons(f->probe.probs[l] ? nl_scm_from_tensor(f->probe.probs[l]) : SCM_BOOL_F, out);
+    return out;
+}
+
 static int to_kind(SCM sym, int pos, const char *who)
 {
     for (int k = 0; k < NL_SCM_MODEL_KINDS; k++)

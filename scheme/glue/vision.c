@@ -8,45 +8,18 @@
 #include "qformer.h"
 #include "vit.h"
 
-static void free_probe(void *p) { nl_attn_probe_free(p); }
-
-static SCM take_list(nl_tensor **v, int n)
-{
-    SCM out = SCM_EOL;
-    for (int i = n - 1; i >= 0; i--) {
-        out = scm_cons(v[i] ? nl_scm_take_tensor(v[i]) : SCM_BOOL_F, out);
-        v[i] = NULL;
-    }
-    return out;
-}
-
-static SCM probe_list(const nl_attn_probe *p)
-{
-    SCM out = SCM_EOL;
-    for (int l = p->n_layers - 1; l >= 0; l--)
-        out = scm_cons(p->probs[l] ? nl_scm_from_tensor(p->probs[l]) : SCM_BOOL_F, out);
-    return out;
-}
-
 #define FUNC_NAME "model-forward"
 static SCM vit_forward(SCM model, SCM pixels, SCM want_all, SCM want_probe)
 {
     nl_vit *m = nl_scm_to_model(model, NL_SCM_VIT, 1, FUNC_NAME, NULL);
     nl_tensor *x = nl_scm_to_tensor(pixels, 2, FUNC_NAME);
     int L = (int)m->cfg.num_layers;
-    nl_tensor **all = scm_gc_malloc(sizeof *all * (size_t)(L + 1), "hidden states");
-    for (int i = 0; i <= L; i++) all[i] = NULL;
-    nl_attn_probe probe = {0};
+    nl_scm_fwd f;
     scm_dynwind_begin(0);
-    if (scm_is_true(want_probe)) {
-        NL_SCM_CHECK(FUNC_NAME, nl_attn_probe_init(&probe, L));
-        scm_dynwind_unwind_handler(free_probe, &probe, SCM_F_WIND_EXPLICITLY);
-    }
+    nl_scm_fwd_begin(&f, scm_is_true(want_all), L + 1, scm_is_true(want_probe), L, FUNC_NAME);
     nl_tensor *h;
-    NL_SCM_CHECK(FUNC_NAME, nl_vit_forward(&h, m, x, scm_is_true(want_all) ? all : NULL,
-                                           scm_is_true(want_probe) ? &probe : NULL));
-    SCM out = scm_list_3(nl_scm_take_tensor(h), scm_is_true(want_all) ? take_list(all, L + 1) : SCM_BOOL_F,
-                         scm_is_true(want_probe) ? probe_list(&probe) : SCM_BOOL_F);
+    NL_SCM_CHECK(FUNC_NAME, nl_vit_forward(&h, m, x, f.hidden, f.want_probe ? &f.probe : NULL));
+    SCM out = scm_list_3(nl_scm_take_tensor(h), nl_scm_fwd_hidden(&f), nl_scm_fwd_attention(&f));
     scm_dynwind_end();
     scm_remember_upto_here_2(model, pixels);
     return out;
@@ -71,19 +44,12 @@ static SCM qformer_forward(SCM model, SCM vision, SCM want_all, SCM want_probe, 
     nl_tensor *x = nl_scm_to_tensor(vision, 2, FUNC_NAME);
     double p = nl_scm_to_real(dropout, 5, FUNC_NAME);
     int L = (int)m->cfg.num_layers;
-    nl_tensor **all = scm_gc_malloc(sizeof *all * (size_t)(L + 1), "hidden states");
-    for (int i = 0; i <= L; i++) all[i] = NULL;
-    nl_attn_probe probe = {0};
+    nl_scm_fwd f;
     scm_dynwind_begin(0);
-    if (scm_is_true(want_probe)) {
-        NL_SCM_CHECK(FUNC_NAME, nl_attn_probe_init(&probe, 2 * L));
-        scm_dynwind_unwind_handler(free_probe, &probe, SCM_F_WIND_EXPLICITLY);
-    }
+    nl_scm_fwd_begin(&f, scm_is_true(want_all), L + 1, scm_is_true(want_probe), 2 * L, FUNC_NAME);
     nl_tensor *h;
-    NL_SCM_CHECK(FUNC_NAME, nl_qformer_forward(&h, m, x, scm_is_true(want_all) ? all : NULL,
-                                               scm_is_true(want_probe) ? &probe : NULL, p, NULL));
-    SCM out = scm_list_3(nl_scm_take_tensor(h), scm_is_true(want_all) ? take_list(all, L + 1) : SCM_BOOL_F,
-                         scm_is_true(want_probe) ? probe_list(&probe) : SCM_BOOL_F);
+    NL_SCM_CHECK(FUNC_NAME, nl_qformer_forward(&h, m, x, f.hidden, f.want_probe ? &f.probe : NULL, p, NULL));
+    SCM out = scm_list_3(nl_scm_take_tensor(h), nl_scm_fwd_hidden(&f), nl_scm_fwd_attention(&f));
     scm_dynwind_end();
     scm_remember_upto_here_2(model, vision);
     return out;
