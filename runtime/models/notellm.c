@@ -168,11 +168,21 @@ static nl_status splice(nl_tensor **out, nl_tensor **out_mask, nl_tensor *emb, n
     return st;
 }
 
+int64_t nl_notellm_num_visual_tokens(const nl_notellm *m)
+{
+    return m && m->cfg.visual_tokens && m->qformer ? m->qformer->cfg.num_query_tokens : 0;
+}
+
 /* Positions after splicing: everything after the slot moves by NQ-1. */
+void nl_notellm_spliced_positions(int64_t *out, const int64_t *pos, const int64_t *slot, int64_t B, int64_t NQ)
+{
+    for (int64_t b = 0; b < B; b++) out[b] = slot && pos[b] > slot[b] ? pos[b] + NQ - 1 : pos[b];
+}
+
 static int64_t *shift_positions(const int64_t *pos, const int64_t *slot, int64_t B, int64_t NQ)
 {
     int64_t *p = malloc((size_t)B * sizeof *p);
-    for (int64_t b = 0; p && b < B; b++) p[b] = slot && pos[b] > slot[b] ? pos[b] + NQ - 1 : pos[b];
+    if (p) nl_notellm_spliced_positions(p, pos, slot, B, NQ);
     return p;
 }
 

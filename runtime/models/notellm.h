@@ -77,6 +77,15 @@ typedef struct nl_notellm_out {
 } nl_notellm_out;
 void nl_notellm_out_clear(nl_notellm_out *o);
 
+/* Visual tokens the LLM sees per note: NQ (the Q-Former's query count) with
+ * visual tokens, else 0. */
+int64_t nl_notellm_num_visual_tokens(const nl_notellm *m);
+/* Map B positions of the prompt ids to the sequence the LLM sees: with
+ * visual tokens (slot non-NULL) row b's image occupies [slot[b], slot[b]+NQ)
+ * and every position after slot[b] moves by NQ-1; slot NULL copies pos.
+ * The rule forward() uses for the read-outs (and the attention probes). */
+void nl_notellm_spliced_positions(int64_t *out, const int64_t *pos, const int64_t *slot, int64_t B, int64_t NQ);
+
 /* Embeddings of a batch (the graph is kept when grad mode is on). probe
  * (optional) records the LLM's attention, positions after splicing. */
 nl_status nl_notellm_embed(nl_notellm_out *out, nl_notellm *m, const nl_notellm_batch *b, nl_attn_probe *probe);
