@@ -56,7 +56,10 @@ sleep 1.5
 send C-c
 send '(tensor-shape a)' Enter
 check "Ctrl-C stops a loop of C kernels; the tensor is intact" wait_for "(32 256 256)"
-send '(half typed' ; sleep 0.3; send C-c
+send '(half typed'
+wait_for "(half typed" >/dev/null  # typed before the Ctrl-C, even on a loaded machine
+send C-c
+sleep 0.3
 send '(* keep 2)' Enter
 check "Ctrl-C at the prompt discards the line" wait_for "84"
 send C-d

@@ -1,5 +1,5 @@
 ## tests/unit/local.mk — C unit tests of the runtime core (no Guile).
-UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_prompt tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_losses tests/unit/test_gradcache tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image
+UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_prompt tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_run tests/unit/test_losses tests/unit/test_gradcache tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_tensor_SOURCES = tests/unit/test_tensor.c
@@ -20,6 +20,8 @@ tests_unit_test_plot_SOURCES = tests/unit/test_plot.c
 tests_unit_test_plot_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_checkpoint_SOURCES = tests/unit/test_checkpoint.c
 tests_unit_test_checkpoint_LDADD = tests/ops/libharness.la libnotellm.la -lm
+tests_unit_test_run_SOURCES = tests/unit/test_run.c
+tests_unit_test_run_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_tokenizer_SOURCES = tests/unit/test_tokenizer.c
 tests_unit_test_tokenizer_LDADD = tests/ops/libharness.la libnotellm.la -lm
 EXTRA_DIST += tests/ref/make_tokenizer_fixtures.py
