@@ -7,7 +7,7 @@ libguile_notellm_la_SOURCES = \
   scheme/glue/tensor-type.c scheme/glue/tensor.c scheme/glue/view.c scheme/glue/print.c \
   scheme/glue/ops.c scheme/glue/autograd.c scheme/glue/optim.c scheme/glue/runtime.c \
   scheme/glue/io.c scheme/glue/model.c scheme/glue/llm.c scheme/glue/vision.c \
-  scheme/glue/tokenizer.c scheme/glue/data.c
+  scheme/glue/tokenizer.c scheme/glue/data.c scheme/glue/run.c scheme/glue/plot.c
 libguile_notellm_la_CFLAGS = $(AM_CFLAGS) $(GUILE_CFLAGS)
 libguile_notellm_la_LIBADD = libnotellm.la $(GUILE_LIBS)
 libguile_notellm_la_LDFLAGS = -module -avoid-version -no-undefined
@@ -16,7 +16,7 @@ libguile_notellm_la_LDFLAGS = -module -avoid-version -no-undefined
 # Other areas append their modules to notellm_scm (e.g. repl/local.mk adds
 # scheme/notellm/repl.scm); each gets a .go installed after its source.
 notellm_scm = scheme/notellm/primitives.scm scheme/notellm/tensor.scm \
-  scheme/notellm/train.scm scheme/notellm/nn.scm scheme/notellm/text.scm scheme/notellm/models.scm \
+  scheme/notellm/train.scm scheme/notellm/plot.scm scheme/notellm/nn.scm scheme/notellm/text.scm scheme/notellm/models.scm \
   scheme/notellm/data.scm
 
 guilemodtopdir = $(guilemoddir)
@@ -54,12 +54,13 @@ GUILE_WARNINGS = -Wunbound-variable -Warity-mismatch -Wformat
 # Imports (macros such as with-no-grad expand into the importer's .go).
 scheme/notellm/primitives.go: scheme/notellm/config.go libguile-notellm.la
 scheme/notellm/tensor.go: scheme/notellm/primitives.go
-scheme/notellm/train.go: scheme/notellm/primitives.go
+scheme/notellm/plot.go: scheme/notellm/primitives.go
+scheme/notellm/train.go: scheme/notellm/primitives.go scheme/notellm/plot.go
 scheme/notellm/nn.go: scheme/notellm/tensor.go
 scheme/notellm/text.go: scheme/notellm/primitives.go
 scheme/notellm/models.go: scheme/notellm/tensor.go scheme/notellm/text.go
 scheme/notellm/data.go: scheme/notellm/text.go
-scheme/notellm.go: scheme/notellm/tensor.go scheme/notellm/train.go scheme/notellm/nn.go \
+scheme/notellm.go: scheme/notellm/tensor.go scheme/notellm/train.go scheme/notellm/plot.go scheme/notellm/nn.go \
   scheme/notellm/text.go scheme/notellm/models.go scheme/notellm/data.go
 
 # A .go must be installed after (so be newer than) its source.

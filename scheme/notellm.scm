@@ -1,6 +1,6 @@
 ;;; notellm.scm — (notellm): the everyday API in one import. Re-exports every
 ;;; public binding of (notellm tensor), (notellm train), (notellm nn),
-;;; (notellm text), (notellm models) and (notellm data), so
+;;; (notellm text), (notellm models), (notellm data) and (notellm plot), so
 ;;; `(use-modules (notellm))` is all a notebook or the REPL needs.
 (define-module (notellm)
   #:use-module (notellm tensor)
@@ -8,9 +8,11 @@
   #:use-module (notellm nn)
   #:use-module (notellm text)
   #:use-module (notellm models)
-  #:use-module (notellm data))
+  #:use-module (notellm data)
+  #:use-module (notellm plot))
 
 (module-re-export!
  (current-module)
  (apply append (map (lambda (name) (module-map (lambda (sym var) sym) (resolve-interface name)))
-                    '((notellm tensor) (notellm train) (notellm nn) (notellm text) (notellm models) (notellm data)))))
+                    '((notellm tensor) (notellm train) (notellm nn) (notellm text) (notellm models) (notellm data)
+                      (notellm plot)))))

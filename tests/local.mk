@@ -6,6 +6,7 @@ include tests/repl/local.mk
 include tests/gpu/local.mk
 include tests/notebooks/local.mk
 include tests/model/local.mk
+include tests/fuzz/local.mk
 
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh

@@ -242,6 +242,7 @@ size_t nl_tk_utf8_check(const char *s, size_t len)
 
 bool nl_tk_utf8_lossy(nl_sbuf *out, const char *s, size_t len)
 {
+    if (len == 0) return true; /* s may be NULL: no pointer arithmetic on it */
     size_t i = 0, run = 0; /* run: start of the pending well-formed bytes */
     uint32_t cp;
     int bad;

@@ -633,7 +633,7 @@ static nl_status pretok_bpe(const nl_tokenizer *t, enc_ctx *c, const char *s, si
         size_t start = out->n;
         const char *w = c->a.buf.p + c->a.p[i].off;
         NL_TRY(nl_tk_bpe_word(&t->bpe, &c->cache, w, c->a.p[i].len, out));
-        if (track && c->a.p[i].len &&
+        if (track && c->a.p[i].len && out->n > start && /* no tokens: nothing to place (out->p may be NULL) */
             !word_token_spans(t, w, c->a.p[i].len, c->asp.p + c->a.p[i].off, out->p + start, out->n - start, c->tok))
             return nl_error_set(NL_ERR_OOM, "tokenizer: out of memory");
     }

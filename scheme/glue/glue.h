@@ -45,6 +45,8 @@ void nl_scm_init_llm(void);
 void nl_scm_init_vision(void);
 void nl_scm_init_tokenizer(void);
 void nl_scm_init_data(void);
+void nl_scm_init_run(void);
+void nl_scm_init_plot(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from

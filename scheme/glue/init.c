@@ -30,4 +30,6 @@ void nl_guile_init(void)
     nl_scm_init_vision();
     nl_scm_init_tokenizer();
     nl_scm_init_data();
+    nl_scm_init_run();
+    nl_scm_init_plot();
 }

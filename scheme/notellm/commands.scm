@@ -1,6 +1,7 @@
 ;;; commands.scm — (notellm commands): the non-interactive subcommands of
-;;; the `notellm` executable (`notellm gen-notes DIR ...`), each a procedure
-;;; from its argument list to an exit status. Depends on (notellm).
+;;; the `notellm` executable (`notellm gen-notes DIR ...`, `notellm train
+;;; CONFIG.json`), each a procedure from its argument list to an exit
+;;; status. Depends on (notellm).
 (define-module (notellm commands)
   #:use-module (ice-9 format)
   #:use-module (ice-9 getopt-long)
@@ -48,7 +49,30 @@ Defaults: --items 2000 --seed 7 --lang en --image-size 64.\n")
               0
               1)))))))
 
-(define %commands `(("gen-notes" . ,gen-notes)))
+(define (train args)
+  "notellm train CONFIG.json: run the training configuration non-interactively
+(progress lines instead of a bar when not on a terminal, metrics.jsonl and
+checkpoints under out_dir, a loss plot out_dir/loss.png at the end). Returns
+0 when the run finished, 1 when interrupted (the checkpoint of the last
+completed save_every step stays loadable), 2 on a usage error."
+  (cond
+   ((and (= (length args) 1) (member (car args) '("--help" "-h")))
+    (display "Usage: notellm train CONFIG.json
+Train a NoteLLM / NoteLLM-2 model as CONFIG.json says (see README: run configuration).
+")
+    0)
+   ((not (= (length args) 1))
+    (format (current-error-port) "notellm train: expects one CONFIG.json (try --help)~%")
+    2)
+   (else
+    (let* ((run (make-run (car args)))
+           (result (train! run))
+           (out (assq-ref (run-info run) 'out-dir)))
+      (unless (string-null? out)
+        (plot-loss run (string-append out "/loss.png")))
+      (if (eq? result 'done) 0 1)))))
+
+(define %commands `(("gen-notes" . ,gen-notes) ("train" . ,train)))
 
 (define (command? name)
   "#t if NAME is a notellm subcommand."

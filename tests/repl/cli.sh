@@ -38,6 +38,15 @@ expect_out "meta-command ,mem" "host tensors:" nl_stdin "$tmp/mem.scm"
 printf ',time (+ 1 2)\n' > "$tmp/time.scm"
 expect_out "meta-command ,time" "s wall" nl_stdin "$tmp/time.scm"
 
+expect_out "--help lists the commands" "gen-notes DIR" nl --help
+expect_status "gen-notes writes a benchmark that loads without problems" 0 nl gen-notes "$tmp/gn" --items 12 --image-size 32
+expect_out "gen-notes reports what it wrote" "train notes" nl gen-notes "$tmp/gn2" --items 12 --image-size 32 --seed 3
+expect_status "gen-notes refuses a non-empty directory" 1 nl gen-notes "$tmp/gn" --items 12
+expect_status "gen-notes: a bad number is a usage error" 2 nl gen-notes "$tmp/gn3" --items many
+expect_status "train: a missing configuration exits 1" 1 nl train "$tmp/none.json"
+expect_err "train: names the missing file" "cannot open $tmp/none.json" nl train "$tmp/none.json"
+expect_status "train without arguments is a usage error" 2 nl train
+
 out=$(LC_ALL=C LANG= nl -c '(display "λ→x")')
 check "UTF-8 output under LC_ALL=C" test "$out" = "λ→x"
 finish
