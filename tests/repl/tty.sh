@@ -2,7 +2,8 @@
 # tty.sh — the interactive prompt through a real terminal (tmux): tab
 # completion, multi-line input, an error then a correct expression, Ctrl-C in
 # a Scheme loop, in a C kernel loop and at the prompt with every binding
-# intact, and history persisted across two sessions.
+# intact, Ctrl-C during train! then inspecting the run, and history
+# persisted across two sessions.
 . "${abs_top_srcdir:-.}/tests/repl/lib.sh"
 command -v tmux >/dev/null || { echo "tmux not installed: skipped"; exit 77; }
 tmp=$(mktemp -d) || exit 99
@@ -62,6 +63,28 @@ send C-c
 sleep 0.3
 send '(* keep 2)' Enter
 check "Ctrl-C at the prompt discards the line" wait_for "84"
+cat > "$tmp/run.scm" <<EOF
+(set-threads! 1)
+(generate-notes "$tmp/data" #:items 20 #:seed 2 #:image-size 32)
+(train-tokenizer (list "$tmp/data/notes_train.csv") "$tmp/tok.json" #:vocab-size 400)
+(define run (make-run '((method . "notellm2") (data_dir . "$tmp/data") (tokenizer . "$tmp/tok.json")
+  (out_dir . "$tmp/run") (lang . "en") (max_steps . 100000) (pairs_per_batch . 2) (max_note_tokens . 96)
+  (llm . ((hidden_size . 32) (intermediate_size . 32) (num_layers . 1) (num_heads . 2) (num_kv_heads . 1) (head_dim . 16)))
+  (vision . ((hidden_size . 16) (intermediate_size . 16) (num_layers . 1) (num_heads . 2) (image_size . 32) (patch_size . 16)))
+  (qformer . ((hidden_size . 16) (intermediate_size . 16) (num_layers . 1) (num_heads . 2) (num_query_tokens . 2))))))
+(display "RUN-READY")
+EOF
+send "(load \"$tmp/run.scm\")" Enter
+check "a training run is built" wait_for "RUN-READY" 60
+send '(train! run)' Enter
+wait_for "step " 60 >/dev/null
+sleep 1
+send C-c
+check "Ctrl-C stops train! at a step boundary" wait_for "(resume! run) continues"
+send '(tensor-shape (assoc-ref (run-parameters run) "head.tau"))' Enter
+check "the interrupted run can be inspected" wait_for "(1)"
+send '(> (assq-ref (run-info run) (quote steps-done)) 0)' Enter
+check "steps done before the interrupt are kept" wait_for "#t"
 send C-d
 check "Ctrl-D leaves with status 0" wait_for "EXITED-0"
 T kill-server
@@ -69,7 +92,7 @@ sock="nltest$$-2" # a fresh server: reusing a socket right after kill-server rac
 
 start
 send Up
-check "history from the first session is recalled" wait_for "(* keep 2)"
+check "history from the first session is recalled" wait_for "(> (assq-ref (run-info run)"
 send C-u ',quit' Enter
 check ",quit leaves" wait_for "EXITED-0"
 check "history file holds the session" grep -qF '(define keep 42)' "$tmp/history"
