@@ -1,7 +1,8 @@
 ;;; notellm.scm — (notellm): the everyday API in one import. Re-exports every
 ;;; public binding of (notellm tensor), (notellm train), (notellm nn),
-;;; (notellm text), (notellm models), (notellm data) and (notellm plot), so
-;;; `(use-modules (notellm))` is all a notebook or the REPL needs.
+;;; (notellm text), (notellm models), (notellm data), (notellm plot) and
+;;; (notellm eval), so `(use-modules (notellm))` is all a notebook or the
+;;; REPL needs.
 (define-module (notellm)
   #:use-module (notellm tensor)
   #:use-module (notellm train)
@@ -9,10 +10,11 @@
   #:use-module (notellm text)
   #:use-module (notellm models)
   #:use-module (notellm data)
-  #:use-module (notellm plot))
+  #:use-module (notellm plot)
+  #:use-module (notellm eval))
 
 (module-re-export!
  (current-module)
  (apply append (map (lambda (name) (module-map (lambda (sym var) sym) (resolve-interface name)))
                     '((notellm tensor) (notellm train) (notellm nn) (notellm text) (notellm models) (notellm data)
-                      (notellm plot)))))
+                      (notellm plot) (notellm eval)))))

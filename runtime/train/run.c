@@ -251,17 +251,17 @@ static void conv_free(conv *v)
     memset(v, 0, sizeof *v);
 }
 
-/* Row images -> [B,3,S,S]; missing or undecodable files become the zero
- * image (counted). */
-static nl_status load_pixels(nl_run *r, const nl_pair_batch *pb, conv *v)
+/* The images of notes[0..rows) -> [rows,3,S,S]; missing or undecodable
+ * files become the zero image (counted). */
+static nl_status load_pixels(nl_run *r, const int64_t *notes, size_t rows, conv *v)
 {
     int S = r->pre.size;
     size_t per = (size_t)3 * (size_t)S * (size_t)S;
-    float *buf = malloc(per * pb->rows * sizeof *buf);
-    if (!buf) return nl_error_set(NL_ERR_OOM, "run: out of memory for %zu images", pb->rows);
+    float *buf = malloc(per * (rows ? rows : 1) * sizeof *buf);
+    if (!buf) return nl_error_set(NL_ERR_OOM, "run: out of memory for %zu images", rows);
     nl_status st = NL_OK;
-    for (size_t i = 0; i < pb->rows && st == NL_OK; i++) {
-        const nl_note *n = nl_notes_get(r->notes, (size_t)pb->note_index[i]);
+    for (size_t i = 0; i < rows && st == NL_OK; i++) {
+        const nl_note *n = nl_notes_get(r->notes, (size_t)notes[i]);
         nl_tensor *t = NULL;
         bool zeroed = false;
         if (!n || !n->image_found) {
@@ -278,7 +278,7 @@ static nl_status load_pixels(nl_run *r, const nl_pair_batch *pb, conv *v)
         v->zeroed += zeroed;
     }
     if (st == NL_OK)
-        st = nl_tensor_from_host(&v->pixels, NL_F32, 4, (const int64_t[]){(int64_t)pb->rows, 3, S, S}, buf, NL_F32,
+        st = nl_tensor_from_host(&v->pixels, NL_F32, 4, (const int64_t[]){(int64_t)rows, 3, S, S}, buf, NL_F32,
                                  NL_CPU_DEVICE);
     free(buf);
     return st;
@@ -292,7 +292,7 @@ static nl_status convert(nl_run *r, const nl_pair_batch *pb, conv *v, bool train
     nl_status st = nl_tensor_from_host(&v->ids, NL_I64, 2, sh, pb->ids, NL_I32, NL_CPU_DEVICE);
     if (st == NL_OK) st = nl_tensor_from_host(&v->mask, NL_U8, 2, sh, pb->attn, NL_U8, NL_CPU_DEVICE);
     if (st == NL_OK) st = nl_tensor_from_host(&v->labels, NL_I64, 2, sh, pb->labels, NL_I64, NL_CPU_DEVICE);
-    if (st == NL_OK && r->model->vit) st = load_pixels(r, pb, v);
+    if (st == NL_OK && r->model->vit) st = load_pixels(r, pb->note_index, pb->rows, v);
     if (st != NL_OK) {
         conv_free(v);
         return st;
@@ -304,6 +304,85 @@ static nl_status convert(nl_run *r, const nl_pair_batch *pb, conv *v, bool train
                               .train = train, .rng = &r->rng};
     return NL_OK;
 }
+
+/* ---- embedding notes ----------------------------------------------------------------- */
+
+/* The prompt a trained model reads a note with: NoteLLM's training prompts
+ * (category/hashtag) become the inference prompt; the others are open
+ * already. */
+static nl_prompt_kind inference_kind(const nl_run *r)
+{
+    return r->kind == NL_PROMPT_CATEGORY || r->kind == NL_PROMPT_HASHTAG ? NL_PROMPT_INFER : r->kind;
+}
+
+/* One chunk of notes -> rows of out (d floats each). */
+static nl_status embed_chunk(nl_run *r, const int64_t *notes, size_t rows, bool visual, float *out)
+{
+    nl_sample *s = calloc(rows, sizeof *s);
+    int64_t *pos = calloc(3 * rows, sizeof *pos);
+    if (!s || !pos) {
+        free(s);
+        free(pos);
+        return nl_error_set(NL_ERR_OOM, "embed notes: out of memory");
+    }
+    nl_status st = NL_OK;
+    size_t T = 1;
+    for (size_t i = 0; i < rows && st == NL_OK; i++) {
+        const nl_note *n = nl_notes_get(r->notes, (size_t)notes[i]);
+        if (!n) st = nl_error_set(NL_ERR_ARG, "embed notes: no note %lld", (long long)notes[i]);
+        else st = nl_prompt_build(&r->lopts.prompt, inference_kind(r), n, NULL, &s[i]);
+        if (st == NL_OK && s[i].n > T) T = s[i].n;
+    }
+    int32_t pad = nl_tok_token_to_id(r->tok, "[PAD]");
+    int32_t *ids = st == NL_OK ? malloc(rows * T * sizeof *ids) : NULL;
+    uint8_t *mask = st == NL_OK ? calloc(rows * T, 1) : NULL;
+    if (st == NL_OK && (!ids || !mask)) st = nl_error_set(NL_ERR_OOM, "embed notes: out of memory");
+    for (size_t i = 0; i < rows && st == NL_OK; i++) {
+        for (size_t t = 0; t < T; t++) ids[i * T + t] = t < s[i].n ? s[i].ids[t] : pad;
+        memset(mask + i * T, 1, s[i].n);
+        pos[i] = s[i].text_readout, pos[rows + i] = s[i].visual_readout, pos[2 * rows + i] = s[i].image_slot;
+    }
+    conv v = {0};
+    const int64_t sh[2] = {(int64_t)rows, (int64_t)T};
+    if (st == NL_OK) st = nl_tensor_from_host(&v.ids, NL_I64, 2, sh, ids, NL_I32, NL_CPU_DEVICE);
+    if (st == NL_OK) st = nl_tensor_from_host(&v.mask, NL_U8, 2, sh, mask, NL_U8, NL_CPU_DEVICE);
+    if (st == NL_OK && r->model->vit) st = load_pixels(r, notes, rows, &v);
+    nl_notellm_out o = {0};
+    if (st == NL_OK) {
+        nl_notellm_batch b = {.ids = v.ids, .mask = v.mask, .readout = pos, .vreadout = r->mcfg.micl ? pos + rows : NULL,
+                              .img_slot = r->mcfg.visual_tokens ? pos + 2 * rows : NULL, .pixels = v.pixels};
+        bool grad = nl_grad_set_enabled(false);
+        st = nl_notellm_embed(&o, r->model, &b, NULL);
+        nl_grad_set_enabled(grad);
+    }
+    if (st == NL_OK && visual && !o.e_v)
+        st = nl_error_set(NL_ERR_ARG, "embed notes: method %s has no visual (mICL) embedding", r->cfg.method);
+    if (st == NL_OK) st = nl_tensor_to_host(visual ? o.e_v : o.e, out, NL_F32);
+    r->images_zeroed += v.zeroed;
+    nl_notellm_out_clear(&o);
+    conv_free(&v);
+    for (size_t i = 0; i < rows; i++) nl_sample_free(&s[i]);
+    free(s);
+    free(pos);
+    free(ids);
+    free(mask);
+    return st;
+}
+
+nl_status nl_run_embed(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual, float *out)
+{
+    if (n < 0 || batch < 1) return nl_error_set(NL_ERR_ARG, "embed notes: %lld notes in batches of %lld", (long long)n,
+                                                (long long)batch);
+    int64_t d = r->model->head->d;
+    for (int64_t i = 0; i < n; i += batch) {
+        NL_TRY(nl_interrupt_poll());
+        int64_t rows = n - i < batch ? n - i : batch;
+        NL_TRY(embed_chunk(r, notes + i, (size_t)rows, visual, out + i * d));
+    }
+    return NL_OK;
+}
+
+const nl_notes *nl_run_notes(const nl_run *r) { return r->notes; }
 
 /* ---- the NaN/Inf guard ---------------------------------------------------------- */
 

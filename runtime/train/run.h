@@ -167,7 +167,17 @@ nl_status nl_run_train(nl_run *r);
 /* Accessors */
 const nl_run_config *nl_run_get_config(const nl_run *r);
 nl_notellm *nl_run_model(nl_run *r);
-nl_params *nl_run_params(nl_run *r);         /* the composite's named parameters (borrowed) */
+nl_params *nl_run_params(nl_run *r);
+const nl_notes *nl_run_notes(const nl_run *r); /* the run's dataset (borrowed) */
+
+/* Embed the dataset notes notes[0..n) with the run's model, as a trained
+ * model reads them: the inference prompt (NoteLLM's category/hashtag
+ * prompts become the open inference prompt), no image flip, no dropout, no
+ * gradients; batch notes per forward (each batch padded to its longest
+ * prompt). out [n,d] gets the L2-normalised embeddings e — or e_v, the
+ * mICL visual embeddings, when visual (NL_ERR_ARG for a method without
+ * them). Unreadable images become the zero image (counted as in training). */
+nl_status nl_run_embed(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual, float *out);         /* the composite's named parameters (borrowed) */
 const nl_tokenizer *nl_run_tokenizer(const nl_run *r);
 int64_t nl_run_steps_done(const nl_run *r);
 int64_t nl_run_total_steps(const nl_run *r);

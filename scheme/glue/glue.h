@@ -47,6 +47,7 @@ void nl_scm_init_tokenizer(void);
 void nl_scm_init_data(void);
 void nl_scm_init_run(void);
 void nl_scm_init_plot(void);
+void nl_scm_init_eval(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from

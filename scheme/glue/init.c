@@ -32,4 +32,5 @@ void nl_guile_init(void)
     nl_scm_init_data();
     nl_scm_init_run();
     nl_scm_init_plot();
+    nl_scm_init_eval();
 }

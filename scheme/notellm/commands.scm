@@ -1,7 +1,7 @@
 ;;; commands.scm — (notellm commands): the non-interactive subcommands of
 ;;; the `notellm` executable (`notellm gen-notes DIR ...`, `notellm train
-;;; CONFIG.json`), each a procedure from its argument list to an exit
-;;; status. Depends on (notellm).
+;;; CONFIG.json`, `notellm eval CHECKPOINT`), each a procedure from its
+;;; argument list to an exit status. Depends on (notellm).
 (define-module (notellm commands)
   #:use-module (ice-9 format)
   #:use-module (ice-9 getopt-long)
@@ -72,7 +72,21 @@ Train a NoteLLM / NoteLLM-2 model as CONFIG.json says (see README: run configura
         (plot-loss run (string-append out "/loss.png")))
       (if (eq? result 'done) 0 1)))))
 
-(define %commands `(("gen-notes" . ,gen-notes) ("train" . ,train)))
+(define (evaluate args)
+  "notellm eval CHECKPOINT: load the run saved in the checkpoint directory
+CHECKPOINT, embed the test notes once and print recall@K, MRR and the papers'
+mean of R@100..R@100k for every test pair list. Returns the exit status."
+  (cond
+   ((and (= (length args) 1) (member (car args) '("--help" "-h")))
+    (display "Usage: notellm eval CHECKPOINT
+Recall@K of a trained run (a checkpoint directory written by train!) on every test pair list.\n")
+    0)
+   ((not (= (length args) 1))
+    (format (current-error-port) "notellm eval: expects one checkpoint directory (try --help)~%")
+    2)
+   (else (recall-report (load-run (car args))) 0)))
+
+(define %commands `(("gen-notes" . ,gen-notes) ("train" . ,train) ("eval" . ,evaluate)))
 
 (define (command? name)
   "#t if NAME is a notellm subcommand."

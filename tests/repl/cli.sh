@@ -46,6 +46,7 @@ expect_status "gen-notes: a bad number is a usage error" 2 nl gen-notes "$tmp/gn
 expect_status "train: a missing configuration exits 1" 1 nl train "$tmp/none.json"
 expect_err "train: names the missing file" "cannot open $tmp/none.json" nl train "$tmp/none.json"
 expect_status "train without arguments is a usage error" 2 nl train
+expect_status "eval: a missing checkpoint exits 1" 1 nl eval "$tmp/no-checkpoint"
 
 out=$(LC_ALL=C LANG= nl -c '(display "λ→x")')
 check "UTF-8 output under LC_ALL=C" test "$out" = "λ→x"

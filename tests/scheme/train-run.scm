@@ -61,6 +61,19 @@
     (test-equal (tensor->list (assoc-ref (run-parameters run) "head.tau"))
                 (tensor->list (assoc-ref (run-parameters again) "head.tau")))))
 
+(test-group "recall of the trained run"
+  (let* ((r (recall run #:pairs "test_imagelinked" #:cases 3))
+         (ks (assq-ref r 'recall))
+         (vals (map cdr ks)))
+    (test-assert (> (assq-ref r 'queries) 0))
+    (test-assert (every (lambda (v) (<= 0 v 1)) vals))
+    (test-equal vals (sort vals <))            ; R@K grows with K
+    ;; each case: (query target rank top-3); a rank below 3 means the target is in the top 3
+    (test-assert (every (lambda (c) (eq? (< (caddr c) 3) (and (member (cadr c) (cadddr c)) #t)))
+                        (assq-ref r 'cases))))
+  (let ((table (recall-report run #:lists '("test" "test_imagelinked") #:port (open-output-string))))
+    (test-equal '("test" "test_imagelinked") (map car table))))
+
 (test-group "bad configurations"
   (test-eq 'notellm-format-error (error-key (lambda () (make-run '((learning_rate . 0.1))))))
   (test-eq 'notellm-format-error (error-key (lambda () (make-run "{\"lr\": \"fast\"}"))))
