@@ -58,11 +58,12 @@ it again."
 (define* (recall-report run #:key (lists #f) (visual #f) (port (current-output-port)) (batch 32))
   "Recall of RUN on every test pair list (or LISTS), the embeddings of the
 test notes computed once; prints a table of R@K, MRR and the papers' mean
-of R@100..R@100k per list, and returns the alist (list . recall-alist)."
+of R@100..R@100k per list, and returns the alist (list . recall-alist)
+without case studies (see recall for those)."
   (let* ((ds (run-notes run))
          (names (or lists (filter (lambda (n) (string-prefix? "test" n)) (note-pairs ds))))
          (emb (embed-notes run #:split 'test #:visual visual #:batch batch #:ds ds))
-         (results (map (lambda (n) (cons n (recall run #:pairs n #:embeddings emb #:ds ds))) names))
+         (results (map (lambda (n) (cons n (recall run #:pairs n #:embeddings emb #:ds ds #:cases 0))) names))
          (ks (delete-duplicates (append-map (lambda (r) (map car (assq-ref (cdr r) 'recall))) results))))
     (format port "~18a ~7a ~{ R@~6a~} ~7a ~7a~%" "pairs" "queries" ks "MRR" "mean")
     (for-each (lambda (r)
