@@ -33,47 +33,13 @@
 static char fixdir[4096];
 static char tmpdir[64];
 
-static nl_tensor *load_io(nl_safetensors *io, const char *name)
-{
-    nl_tensor *t = NULL;
-    if (!h_ok(nl_safetensors_load(&t, io, name, NL_F32, NL_CPU_DEVICE), name)) return NULL;
-    return t;
-}
-
-/* Compare got with the io tensor NAME: |got - ref| <= atol + tol * max|ref|. */
-static bool cmp(nl_safetensors *io, const char *name, const nl_tensor *got, double tol, double atol)
-{
-    nl_tensor *ref = load_io(io, name);
-    if (!ref) return false;
-    char a[96], b[96];
-    bool ok = h_check(got && nl_tensor_same_shape(got, ref), "%s: shape %s matches %s", name,
-                      got ? nl_shape_str(got, a, sizeof a) : "(null)", nl_shape_str(ref, b, sizeof b));
-    if (ok) {
-        double *r = h_values(ref), mx = 0;
-        for (int64_t i = 0, n = nl_tensor_numel(ref); i < n; i++) mx = fmax(mx, fabs(r[i]));
-        ok = h_close(name, got, r, atol + tol * mx, 0);
-        free(r);
-    }
-    nl_tensor_release(ref);
-    return ok;
-}
-
-static bool same(const char *what, const nl_tensor *a, const nl_tensor *b, double atol)
-{
-    if (!h_check(nl_tensor_same_shape(a, b), "%s: same shape", what)) return false;
-    double *r = h_values(b);
-    bool ok = h_close(what, a, r, atol, 0);
-    free(r);
-    return ok;
-}
-
 static nl_tensor *fixture_vision(void)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/io.safetensors", fixdir);
     nl_safetensors *io = NULL;
     if (!h_ok(nl_safetensors_open(&io, path), "open io")) return NULL;
-    nl_tensor *v = load_io(io, "vision");
+    nl_tensor *v = h_load_f32(io, "vision");
     nl_safetensors_close(io);
     return v;
 }
@@ -97,15 +63,15 @@ static void test_fixture(void)
     const int L = (int)m->cfg.num_layers;
     h_check(L == 2 && m->layers[0].has_cross && !m->layers[1].has_cross && m->cfg.encoder_hidden_size == 24,
             "config: 2 layers, cross-attention on layer 0 only, encoder width 24");
-    vis = load_io(io, "vision");
-    lw = load_io(io, "loss_weight");
+    vis = h_load_f32(io, "vision");
+    lw = h_load_f32(io, "loss_weight");
     if (!vis || !lw) goto out;
     vis->requires_grad = true;
     if (!h_ok(nl_qformer_forward(&out, m, vis, hs, NULL, 0.0, NULL), "forward")) goto out;
     for (int l = 0; l <= L; l++) {
         char name[32];
         snprintf(name, sizeof name, "hidden_states.%d", l);
-        cmp(io, name, hs[l], ACT_TOL, 0);
+        h_cmp_fixture(io, name, hs[l], ACT_TOL, 0);
     }
     h_check(out == hs[L], "the output is hidden_states.%d", L);
     if (!h_ok(nl_mul(&prod, out, lw), "mul") || !h_ok(nl_sum_all(&loss, prod), "sum")) goto out;
@@ -124,12 +90,12 @@ static void test_fixture(void)
         snprintf(name, sizeof name, "grad.%s", p->name);
         bool kbias = strstr(p->name, "attention.key.bias") != NULL;
         if (!h_check(p->t->grad != NULL, "%s has a gradient", p->name)) continue;
-        cmp(io, name, p->t->grad, kbias ? 0 : GRAD_TOL, kbias ? ZERO_GRAD_ATOL : 0);
+        h_cmp_fixture(io, name, p->t->grad, kbias ? 0 : GRAD_TOL, kbias ? ZERO_GRAD_ATOL : 0);
         compared++;
     }
     h_check(compared == m->params.n && m->params.n == 45, "compared %d of %d parameter gradients", compared,
             m->params.n);
-    if (h_check(vis->grad != NULL, "vision has a gradient")) cmp(io, "grad.vision", vis->grad, GRAD_TOL, 0);
+    if (h_check(vis->grad != NULL, "vision has a gradient")) h_cmp_fixture(io, "grad.vision", vis->grad, GRAD_TOL, 0);
 out:
     for (int l = 0; l < 8; l++) nl_tensor_release(hs[l]);
     nl_tensor_release(out); nl_tensor_release(prod); nl_tensor_release(loss);
@@ -152,7 +118,7 @@ static void test_round_trip(void)
         a = run(m, vis, NULL, 0, NULL);
         b = run(m2, vis, NULL, 0, NULL);
         nl_grad_set_enabled(g);
-        if (a && b) same("save -> load gives identical outputs", b, a, 0);
+        if (a && b) h_same("save -> load gives identical outputs", b, a, 0);
     }
     nl_tensor_release(a); nl_tensor_release(b); nl_tensor_release(vis);
     nl_qformer_free(m); nl_qformer_free(m2);
@@ -247,7 +213,7 @@ static void test_probe(void)
     a = run(m, vis, NULL, 0, NULL);
     b = run(m, vis, &pr, 0, NULL);
     /* Explicit softmax vs the fused kernel: agreement to f32 rounding. */
-    if (a && b) same("probe enabled gives the same outputs", b, a, 1e-5);
+    if (a && b) h_same("probe enabled gives the same outputs", b, a, 1e-5);
     h_check(probs_shape(pr.probs[0], 4), "probe 0 (layer 0 self): [2 4 4 4]");
     h_check(probs_shape(pr.probs[1], 17), "probe 1 (layer 0 cross): [2 4 4 17]");
     h_check(probs_shape(pr.probs[2], 4), "probe 2 (layer 1 self): [2 4 4 4]");
@@ -279,7 +245,7 @@ static void test_dropout(void)
     h_check(diff > 1e-3, "dropout 0.1 changes the output (max diff %.3g)", diff);
     free(ve);
     free(v1);
-    same("the same rng state replays the same dropout masks", t2, t1, 0);
+    h_same("the same rng state replays the same dropout masks", t2, t1, 0);
     /* Training mode with a probe: probabilities recorded (before dropout). */
     nl_rng_seed(&r1, 43);
     if (h_ok(nl_attn_probe_init(&pr, 4), "probe init") &&

@@ -34,42 +34,6 @@
 static char fixdir[4096];
 static char tmpdir[64];
 
-static nl_tensor *load_io(nl_safetensors *io, const char *name)
-{
-    nl_tensor *t = NULL;
-    if (!h_ok(nl_safetensors_load(&t, io, name, NL_F32, NL_CPU_DEVICE), name)) return NULL;
-    return t;
-}
-
-/* Compare got with the io tensor NAME (same shape required):
- * |got - ref| <= atol + tol * max|ref|. */
-static bool cmp(nl_safetensors *io, const char *name, const nl_tensor *got, double tol, double atol)
-{
-    nl_tensor *ref = load_io(io, name);
-    if (!ref) return false;
-    char a[96], b[96];
-    bool ok = h_check(got && nl_tensor_same_shape(got, ref), "%s: shape %s matches %s", name,
-                      got ? nl_shape_str(got, a, sizeof a) : "(null)", nl_shape_str(ref, b, sizeof b));
-    if (ok) {
-        double *r = h_values(ref), mx = 0;
-        for (int64_t i = 0, n = nl_tensor_numel(ref); i < n; i++) mx = fmax(mx, fabs(r[i]));
-        ok = h_close(name, got, r, atol + tol * mx, 0);
-        free(r);
-    }
-    nl_tensor_release(ref);
-    return ok;
-}
-
-/* Exact equality of two tensors' values. */
-static bool same(const char *what, const nl_tensor *a, const nl_tensor *b, double atol)
-{
-    if (!h_check(nl_tensor_same_shape(a, b), "%s: same shape", what)) return false;
-    double *r = h_values(b);
-    bool ok = h_close(what, a, r, atol, 0);
-    free(r);
-    return ok;
-}
-
 static void release_all(nl_tensor **t, int n)
 {
     for (int i = 0; i < n; i++) nl_tensor_release(t[i]);
@@ -87,8 +51,8 @@ static void test_fixture(void)
     h_check(L == 2 && m->cfg.hidden_size == 32 && m->cfg.patch_size == 8, "config: %d layers, hidden %lld, patch %lld",
             L, (long long)m->cfg.hidden_size, (long long)m->cfg.patch_size);
 
-    nl_tensor *pix = load_io(io, "pixel_values");
-    nl_tensor *lw = load_io(io, "loss_weight");
+    nl_tensor *pix = h_load_f32(io, "pixel_values");
+    nl_tensor *lw = h_load_f32(io, "loss_weight");
     if (!pix || !lw) goto out2;
     pix->requires_grad = true;
     nl_tensor *hs[8] = {0}, *hid = NULL, *pooled = NULL, *prod = NULL, *loss = NULL;
@@ -96,10 +60,10 @@ static void test_fixture(void)
     for (int l = 0; l <= L; l++) {
         char name[32];
         snprintf(name, sizeof name, "hidden_states.%d", l);
-        cmp(io, name, hs[l], ACT_TOL, 0);
+        h_cmp_fixture(io, name, hs[l], ACT_TOL, 0);
     }
     h_check(hid == hs[L], "the returned hidden state is hidden_states.%d (before post_layernorm)", L);
-    if (h_ok(nl_vit_pooled(&pooled, m, hid), "pooled")) cmp(io, "pooled", pooled, ACT_TOL, 0);
+    if (h_ok(nl_vit_pooled(&pooled, m, hid), "pooled")) h_cmp_fixture(io, "pooled", pooled, ACT_TOL, 0);
 
     /* loss = sum(hidden_states.L * loss_weight), gradients of every parameter. */
     if (!h_ok(nl_mul(&prod, hid, lw), "mul") || !h_ok(nl_sum_all(&loss, prod), "sum")) goto out3;
@@ -123,12 +87,12 @@ static void test_fixture(void)
         }
         bool kbias = strstr(p->name, "k_proj.bias") != NULL;
         if (!h_check(p->t->grad != NULL, "%s has a gradient", p->name)) continue;
-        cmp(io, name, p->t->grad, kbias ? 0 : GRAD_TOL, kbias ? ZERO_GRAD_ATOL : 0);
+        h_cmp_fixture(io, name, p->t->grad, kbias ? 0 : GRAD_TOL, kbias ? ZERO_GRAD_ATOL : 0);
         compared++;
     }
     h_check(compared == m->params.n - 2, "compared %d parameter gradients", compared);
     h_check(pix->grad != NULL, "pixel_values has a gradient");
-    if (pix->grad) cmp(io, "grad.pixel_values", pix->grad, GRAD_TOL, 0);
+    if (pix->grad) h_cmp_fixture(io, "grad.pixel_values", pix->grad, GRAD_TOL, 0);
 
 out3:
     release_all(hs, L + 1);
@@ -158,7 +122,7 @@ static nl_tensor *fixture_pixels(void)
     snprintf(path, sizeof path, "%s/io.safetensors", fixdir);
     nl_safetensors *io = NULL;
     if (!h_ok(nl_safetensors_open(&io, path), "open io")) return NULL;
-    nl_tensor *pix = load_io(io, "pixel_values");
+    nl_tensor *pix = h_load_f32(io, "pixel_values");
     nl_safetensors_close(io);
     return pix;
 }
@@ -177,7 +141,7 @@ static void test_round_trip(void)
         a = run(m, pix, NULL);
         b = run(m2, pix, NULL);
         nl_grad_set_enabled(g);
-        if (a && b) same("save -> load gives identical outputs", b, a, 0);
+        if (a && b) h_same("save -> load gives identical outputs", b, a, 0);
     }
     nl_tensor_release(a); nl_tensor_release(b); nl_tensor_release(pix);
     nl_vit_free(m); nl_vit_free(m2);
@@ -272,7 +236,7 @@ static void test_full_clip(void)
         a = run(m, pix, NULL);
         b = run(ref, pix, NULL);
         nl_grad_set_enabled(g);
-        if (a && b) same("full CLIP checkpoint gives the vision model's outputs", a, b, 0);
+        if (a && b) h_same("full CLIP checkpoint gives the vision model's outputs", a, b, 0);
     }
     nl_tensor_release(a); nl_tensor_release(b); nl_tensor_release(pix);
     nl_vit_free(m); nl_vit_free(ref);
@@ -307,7 +271,7 @@ static void test_probe(void)
     b = run(m, pix, &pr);
     /* Explicit softmax(QK^T)V vs the fused kernel: same math, different
      * summation order, so agreement to f32 rounding, not bit for bit. */
-    if (a && b) same("probe enabled gives the same outputs", b, a, 1e-5);
+    if (a && b) h_same("probe enabled gives the same outputs", b, a, 1e-5);
     for (int l = 0; l < L; l++) {
         nl_tensor *p = pr.probs[l];
         h_check(p && p->ndim == 4 && p->shape[0] == 2 && p->shape[1] == 4 && p->shape[2] == 17 && p->shape[3] == 17,

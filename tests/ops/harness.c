@@ -1,6 +1,8 @@
 /* harness.c — conformance harness implementation (see harness.h). */
 #include "harness.h"
 
+#include "safetensors.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -225,5 +227,38 @@ bool h_gradcheck(const char *what, h_fn fn, int n_in, nl_tensor **in, void *ctx,
             ok = false;
     }
     free(w);
+    return ok;
+}
+
+nl_tensor *h_load_f32(struct nl_safetensors *f, const char *name)
+{
+    nl_tensor *t = NULL;
+    if (!h_ok(nl_safetensors_load(&t, f, name, NL_F32, NL_CPU_DEVICE), name)) return NULL;
+    return t;
+}
+
+bool h_cmp_fixture(struct nl_safetensors *f, const char *name, const nl_tensor *got, double tol, double atol)
+{
+    nl_tensor *ref = h_load_f32(f, name);
+    if (!ref) return false;
+    char a[96], b[96];
+    bool ok = h_check(got && nl_tensor_same_shape(got, ref), "%s: shape %s matches %s", name,
+                      got ? nl_shape_str(got, a, sizeof a) : "(null)", nl_shape_str(ref, b, sizeof b));
+    if (ok) {
+        double *r = h_values(ref), mx = 0;
+        for (int64_t i = 0, n = nl_tensor_numel(ref); i < n; i++) mx = fmax(mx, fabs(r[i]));
+        ok = h_close(name, got, r, atol + tol * mx, 0);
+        free(r);
+    }
+    nl_tensor_release(ref);
+    return ok;
+}
+
+bool h_same(const char *what, const nl_tensor *a, const nl_tensor *b, double atol)
+{
+    if (!h_check(nl_tensor_same_shape(a, b), "%s: same shape", what)) return false;
+    double *r = h_values(b);
+    bool ok = h_close(what, a, r, atol, 0);
+    free(r);
     return ok;
 }

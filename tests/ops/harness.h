@@ -39,6 +39,16 @@ double *h_values(const nl_tensor *t);
  * |got - ref| <= atol + rtol * |ref| for every element; NaN must match NaN. */
 bool h_close(const char *what, const nl_tensor *t, const double *ref, double atol, double rtol);
 
+/* Golden fixtures (safetensors files of expected values). */
+struct nl_safetensors;
+/* Tensor NAME of the fixture F as f32 on the CPU (NULL after a failed check). */
+nl_tensor *h_load_f32(struct nl_safetensors *f, const char *name);
+/* got against the fixture tensor NAME (same shape required):
+ * |got - ref| <= atol + tol * max|ref| elementwise. */
+bool h_cmp_fixture(struct nl_safetensors *f, const char *name, const nl_tensor *got, double tol, double atol);
+/* Two tensors of the same shape equal within atol. */
+bool h_same(const char *what, const nl_tensor *a, const nl_tensor *b, double atol);
+
 /* A differentiable function of its inputs for gradcheck. */
 typedef nl_status (*h_fn)(nl_tensor **out, nl_tensor **in, void *ctx);
 
