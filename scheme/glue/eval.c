@@ -24,8 +24,11 @@ static SCM run_embed(SCM run, SCM notes, SCM batch, SCM visual)
     nl_tensor *t;
     NL_SCM_CHECK(FUNC_NAME, nl_tensor_empty(&t, NL_F32, 2, (const int64_t[]){n, d}, NL_CPU_DEVICE));
     SCM out = nl_scm_take_tensor(t); /* owned by Scheme from here: freed on an error below */
-    NL_SCM_CHECK(FUNC_NAME, nl_run_embed(r, idx, n, nl_scm_to_i64(batch, 3, FUNC_NAME), scm_is_true(visual),
-                                         nl_tensor_host_ptr(t)));
+    int64_t per = nl_scm_to_i64(batch, 3, FUNC_NAME);
+    scm_dynwind_begin(0);
+    nl_scm_dynwind_transient_allocations();
+    NL_SCM_CHECK(FUNC_NAME, nl_run_embed(r, idx, n, per, scm_is_true(visual), nl_tensor_host_ptr(t)));
+    scm_dynwind_end();
     scm_remember_upto_here_1(run);
     return out;
 }

@@ -78,6 +78,13 @@ nl_tensor *nl_scm_tensor_peek(SCM obj);
 /* Release now (tensor-free!); later use raises "the tensor was freed". */
 void nl_scm_release_tensor(SCM obj);
 
+/* ---- allocations (runtime.c) ---------------------------------------------------- */
+/* Within the current dynwind context, host allocations are not reported to
+ * the collector: for primitives (a training step, an evaluation) whose
+ * runtime memory is freed before they return, so reporting it would only
+ * trigger needless collections (measured: about half of a training step). */
+void nl_scm_dynwind_transient_allocations(void);
+
 /* ---- the model type (model.c) ------------------------------------------------ */
 typedef enum { NL_SCM_LLM, NL_SCM_VIT, NL_SCM_QFORMER, NL_SCM_MODEL_KINDS } nl_scm_model_kind;
 /* Unwrap a model of the given kind (-1: any; *kind_out gets it): wrong-type-arg

@@ -80,7 +80,10 @@ static SCM run_step(SCM run)
 {
     nl_run *r = to_run(run, 1, FUNC_NAME);
     nl_run_metrics m;
+    scm_dynwind_begin(0);
+    nl_scm_dynwind_transient_allocations();
     NL_SCM_CHECK(FUNC_NAME, nl_run_step(r, &m));
+    scm_dynwind_end();
     scm_remember_upto_here_1(run);
     return metrics_alist(&m);
 }
@@ -106,7 +109,11 @@ static SCM run_log(SCM run, SCM metrics)
 static SCM run_eval(SCM run)
 {
     double v;
-    NL_SCM_CHECK(FUNC_NAME, nl_run_eval(to_run(run, 1, FUNC_NAME), &v));
+    nl_run *r = to_run(run, 1, FUNC_NAME);
+    scm_dynwind_begin(0);
+    nl_scm_dynwind_transient_allocations();
+    NL_SCM_CHECK(FUNC_NAME, nl_run_eval(r, &v));
+    scm_dynwind_end();
     scm_remember_upto_here_1(run);
     return isnan(v) ? SCM_BOOL_F : scm_from_double(v);
 }

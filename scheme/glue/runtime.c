@@ -2,14 +2,26 @@
  * availability, version) and the allocator hooks that tie host memory to
  * Guile's collector: every allocation is reported to the GC, and an
  * allocation that failed runs the GC and finalizers before its one retry.
- * Hooks act only on threads the collector knows (Guile-mode threads). */
+ * Hooks act only on threads the collector knows (Guile-mode threads), and
+ * not inside a primitive that declared its allocations transient. */
 #include <libguile/bdw-gc.h>
 
 #include "glue.h"
 
+static _Thread_local int transient_depth;
+
 static void alloc_hook(size_t nbytes)
 {
-    if (GC_thread_is_registered()) scm_gc_register_allocation(nbytes);
+    if (transient_depth == 0 && GC_thread_is_registered()) scm_gc_register_allocation(nbytes);
+}
+
+static void transient_enter(void *unused) { transient_depth++; }
+static void transient_leave(void *unused) { transient_depth--; }
+
+void nl_scm_dynwind_transient_allocations(void)
+{
+    scm_dynwind_rewind_handler(transient_enter, NULL, SCM_F_WIND_EXPLICITLY);
+    scm_dynwind_unwind_handler(transient_leave, NULL, SCM_F_WIND_EXPLICITLY);
 }
 
 static void oom_hook(void)
