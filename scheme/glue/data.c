@@ -35,13 +35,6 @@ static nl_notes *to_notes(SCM obj, int pos, const char *who)
     return scm_foreign_object_ref(obj, 0);
 }
 
-static nl_tokenizer *to_tok(SCM obj, int pos, const char *who)
-{
-    SCM cls = scm_c_private_ref("notellm primitives", "<tokenizer>");
-    if (!SCM_IS_A_P(obj, cls)) scm_wrong_type_arg_msg(who, pos, obj, "tokenizer");
-    return scm_foreign_object_ref(obj, 0);
-}
-
 static SCM str(const char *s) { return s ? scm_from_utf8_string(s) : SCM_BOOL_F; }
 static SCM sym(const char *s) { return scm_from_utf8_symbol(s); }
 
@@ -165,7 +158,7 @@ static SCM build_prompt(SCM obj, SCM tok, SCM key, SCM kind, SCM lang, SCM max_t
 {
     nl_notes *ds = to_notes(obj, 1, FUNC_NAME);
     nl_prompt_opts o;
-    prompt_opts(&o, to_tok(tok, 2, FUNC_NAME), lang, max_tokens, 5, FUNC_NAME);
+    prompt_opts(&o, nl_scm_to_tokenizer(tok, 2, FUNC_NAME), lang, max_tokens, 5, FUNC_NAME);
     int64_t i;
     const nl_note *n = find_note(ds, key, &i, FUNC_NAME);
     if (!n) nl_scm_raisef(NL_ERR_ARG, FUNC_NAME, "no such note");
@@ -200,7 +193,7 @@ static SCM make_pair_loader(SCM obj, SCM tok, SCM args)
     /* args: (list-name P seed kind topic-rate lang max-note-tokens) */
     if (scm_ilength(args) != 7) scm_wrong_type_arg_msg(FUNC_NAME, 3, args, "7 loader arguments");
     nl_notes *ds = to_notes(obj, 1, FUNC_NAME);
-    nl_tokenizer *t = to_tok(tok, 2, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 2, FUNC_NAME);
     nl_pair_loader_opts o;
     nl_pair_loader_opts_init(&o, t);
     scm_dynwind_begin(0);

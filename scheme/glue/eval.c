@@ -11,10 +11,7 @@
 #define FUNC_NAME "embed-notes"
 static SCM run_embed(SCM run, SCM notes, SCM batch, SCM visual)
 {
-    SCM cls = scm_c_private_ref("notellm primitives", "<run>");
-    if (!SCM_IS_A_P(run, cls)) scm_wrong_type_arg_msg(FUNC_NAME, 1, run, "run");
-    nl_run *r = scm_foreign_object_ref(run, 0);
-    if (!r) nl_scm_raisef(NL_ERR_STATE, FUNC_NAME, "the run was freed");
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     long n = scm_ilength(notes);
     if (n < 0) scm_wrong_type_arg_msg(FUNC_NAME, 2, notes, "list of note indices");
     int64_t *idx = scm_gc_malloc_pointerless(sizeof *idx * (size_t)(n ? n : 1), "notes");

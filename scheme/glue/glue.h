@@ -85,6 +85,12 @@ void nl_scm_release_tensor(SCM obj);
  * trigger needless collections (measured: about half of a training step). */
 void nl_scm_dynwind_transient_allocations(void);
 
+/* ---- other foreign types: unwrap or raise wrong-type-arg (notellm-error when freed) */
+struct nl_tokenizer;
+struct nl_run;
+struct nl_tokenizer *nl_scm_to_tokenizer(SCM obj, int pos, const char *who); /* tokenizer.c */
+struct nl_run *nl_scm_to_run(SCM obj, int pos, const char *who);             /* run.c */
+
 /* ---- the model type (model.c) ------------------------------------------------ */
 typedef enum { NL_SCM_LLM, NL_SCM_VIT, NL_SCM_QFORMER, NL_SCM_MODEL_KINDS } nl_scm_model_kind;
 /* Unwrap a model of the given kind (-1: any; *kind_out gets it): wrong-type-arg

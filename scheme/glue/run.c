@@ -18,7 +18,7 @@ static void finalize_run(SCM obj)
     nl_run_free(r);
 }
 
-static nl_run *to_run(SCM obj, int pos, const char *who)
+nl_run *nl_scm_to_run(SCM obj, int pos, const char *who)
 {
     if (!SCM_IS_A_P(obj, run_class)) scm_wrong_type_arg_msg(who, pos, obj, "run");
     nl_run *r = scm_foreign_object_ref(obj, 0);
@@ -78,7 +78,7 @@ static double num(SCM alist, const char *key)
 #define FUNC_NAME "run-step!"
 static SCM run_step(SCM run)
 {
-    nl_run *r = to_run(run, 1, FUNC_NAME);
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     nl_run_metrics m;
     scm_dynwind_begin(0);
     nl_scm_dynwind_transient_allocations();
@@ -92,7 +92,7 @@ static SCM run_step(SCM run)
 #define FUNC_NAME "run-log!"
 static SCM run_log(SCM run, SCM metrics)
 {
-    nl_run *r = to_run(run, 1, FUNC_NAME);
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     nl_run_metrics m = {.step = (int64_t)num(metrics, "step"), .epoch = (int64_t)num(metrics, "epoch"),
                         .loss = num(metrics, "loss"), .l_cl = num(metrics, "l-cl"), .l_v = num(metrics, "l-v"),
                         .l_gen = num(metrics, "l-gen"), .lr = num(metrics, "lr"), .tau = num(metrics, "tau"),
@@ -109,7 +109,7 @@ static SCM run_log(SCM run, SCM metrics)
 static SCM run_eval(SCM run)
 {
     double v;
-    nl_run *r = to_run(run, 1, FUNC_NAME);
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     scm_dynwind_begin(0);
     nl_scm_dynwind_transient_allocations();
     NL_SCM_CHECK(FUNC_NAME, nl_run_eval(r, &v));
@@ -122,7 +122,7 @@ static SCM run_eval(SCM run)
 #define FUNC_NAME "save-run"
 static SCM run_save(SCM run, SCM dir)
 {
-    nl_run *r = to_run(run, 1, FUNC_NAME);
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     scm_dynwind_begin(0);
     NL_SCM_CHECK(FUNC_NAME, nl_run_save(r, nl_scm_dynwind_utf8(dir, 2, FUNC_NAME)));
     scm_dynwind_end();
@@ -134,7 +134,7 @@ static SCM run_save(SCM run, SCM dir)
 #define FUNC_NAME "run-info"
 static SCM run_info(SCM run)
 {
-    nl_run *r = to_run(run, 1, FUNC_NAME);
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     const nl_run_config *c = nl_run_get_config(r);
     char *json = NULL;
     NL_SCM_CHECK(FUNC_NAME, nl_run_config_to_json(c, &json));
@@ -158,7 +158,7 @@ static SCM run_info(SCM run)
 #define FUNC_NAME "run-parameters"
 static SCM run_parameters(SCM run)
 {
-    nl_run *r = to_run(run, 1, FUNC_NAME);
+    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     const nl_params *p = nl_run_params(r);
     SCM out = SCM_EOL;
     for (int i = p->n - 1; i >= 0; i--)

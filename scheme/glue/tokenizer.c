@@ -17,7 +17,7 @@ static void finalize_tok(SCM obj)
     nl_tok_free(t);
 }
 
-static nl_tokenizer *to_tok(SCM obj, int pos, const char *who)
+nl_tokenizer *nl_scm_to_tokenizer(SCM obj, int pos, const char *who)
 {
     if (!SCM_IS_A_P(obj, tok_class)) scm_wrong_type_arg_msg(who, pos, obj, "tokenizer");
     return scm_foreign_object_ref(obj, 0);
@@ -42,7 +42,7 @@ static SCM tokenizer_p(SCM obj) { return scm_from_bool(SCM_IS_A_P(obj, tok_class
 #define FUNC_NAME "tokenize"
 static SCM tokenize(SCM tok, SCM text, SCM add_special)
 {
-    nl_tokenizer *t = to_tok(tok, 1, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 1, FUNC_NAME);
     SCM_VALIDATE_STRING(2, text);
     scm_dynwind_begin(0);
     size_t len;
@@ -63,7 +63,7 @@ static SCM tokenize(SCM tok, SCM text, SCM add_special)
 #define FUNC_NAME "detokenize"
 static SCM detokenize(SCM tok, SCM ids, SCM skip_special)
 {
-    nl_tokenizer *t = to_tok(tok, 1, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 1, FUNC_NAME);
     long n = scm_ilength(ids);
     if (n < 0) scm_wrong_type_arg_msg(FUNC_NAME, 2, ids, "list of token ids");
     int32_t *v = scm_gc_malloc_pointerless(sizeof *v * (size_t)(n ? n : 1), "ids");
@@ -85,7 +85,7 @@ static SCM detokenize(SCM tok, SCM ids, SCM skip_special)
 #define FUNC_NAME "tokenizer-add-tokens!"
 static SCM add_tokens(SCM tok, SCM contents, SCM special)
 {
-    nl_tokenizer *t = to_tok(tok, 1, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 1, FUNC_NAME);
     long n = scm_ilength(contents);
     if (n < 0) scm_wrong_type_arg_msg(FUNC_NAME, 2, contents, "list of strings");
     scm_dynwind_begin(0);
@@ -103,13 +103,13 @@ static SCM add_tokens(SCM tok, SCM contents, SCM special)
 #undef FUNC_NAME
 
 #define FUNC_NAME "tokenizer-vocab-size"
-static SCM vocab_size(SCM tok) { return scm_from_int32(nl_tok_vocab_size(to_tok(tok, 1, FUNC_NAME))); }
+static SCM vocab_size(SCM tok) { return scm_from_int32(nl_tok_vocab_size(nl_scm_to_tokenizer(tok, 1, FUNC_NAME))); }
 #undef FUNC_NAME
 
 #define FUNC_NAME "token->id"
 static SCM token_to_id(SCM tok, SCM token)
 {
-    nl_tokenizer *t = to_tok(tok, 1, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 1, FUNC_NAME);
     scm_dynwind_begin(0);
     int32_t id = nl_tok_token_to_id(t, nl_scm_dynwind_utf8(token, 2, FUNC_NAME));
     scm_dynwind_end();
@@ -121,7 +121,7 @@ static SCM token_to_id(SCM tok, SCM token)
 #define FUNC_NAME "id->token"
 static SCM id_to_token(SCM tok, SCM id)
 {
-    nl_tokenizer *t = to_tok(tok, 1, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 1, FUNC_NAME);
     int64_t i = nl_scm_to_i64(id, 2, FUNC_NAME);
     const char *s = i >= 0 && i <= INT32_MAX ? nl_tok_id_to_token(t, (int32_t)i) : NULL;
     SCM out = s ? scm_from_utf8_string(s) : SCM_BOOL_F;
@@ -133,7 +133,7 @@ static SCM id_to_token(SCM tok, SCM id)
 #define FUNC_NAME "save-tokenizer"
 static SCM save_tokenizer(SCM tok, SCM file)
 {
-    nl_tokenizer *t = to_tok(tok, 1, FUNC_NAME);
+    nl_tokenizer *t = nl_scm_to_tokenizer(tok, 1, FUNC_NAME);
     scm_dynwind_begin(0);
     NL_SCM_CHECK(FUNC_NAME, nl_tok_save(t, nl_scm_dynwind_utf8(file, 2, FUNC_NAME)));
     scm_dynwind_end();

@@ -71,6 +71,9 @@
     ;; each case: (query target rank top-3); a rank below 3 means the target is in the top 3
     (test-assert (every (lambda (c) (eq? (< (caddr c) 3) (and (member (cadr c) (cadddr c)) #t)))
                         (assq-ref r 'cases))))
+  (test-eq 'notellm-shape-error
+           (error-key (lambda () (recall run #:pairs "test" #:embeddings (cons (zeros '(3)) '(0 1 2))))))
+  (test-eq 'wrong-type-arg (error-key (lambda () (embed-notes 42))))
   (let ((table (recall-report run #:lists '("test" "test_imagelinked") #:port (open-output-string))))
     (test-equal '("test" "test_imagelinked") (map car table))))
 
