@@ -99,6 +99,11 @@ nl_status nl_grad_accumulate(nl_tensor *t, nl_tensor *g)
     } else if (g->refcount == 1 && g->storage->refcount == 1 && g->dtype == t->dtype && nl_tensor_is_contiguous(g)) {
         r = nl_tensor_retain(g); /* exclusively ours: take it */
         st = NL_OK;
+    } else if (t->node && !t->retain_grad && g->dtype == t->dtype && nl_tensor_is_contiguous(g)) {
+        /* a non-leaf's gradient is only read by its node's backward and then
+         * dropped, never written in place: sharing it saves a copy */
+        r = nl_tensor_retain(g);
+        st = NL_OK;
     } else {
         st = nl_tensor_empty(&r, t->dtype, t->ndim, t->shape, nl_tensor_device(t));
         if (st == NL_OK) st = nl_tensor_copy_(r, g);

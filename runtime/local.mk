@@ -8,7 +8,7 @@ libnotellm_la_SOURCES = \
   runtime/ops/common.c runtime/ops/common.h \
   runtime/ops/elementwise.c runtime/ops/reduce.c runtime/ops/matmul.c runtime/ops/softmax.c \
   runtime/ops/index.c runtime/ops/norm.c runtime/ops/attention.c runtime/ops/loss.c \
-  runtime/io/atomic.c runtime/io/json.c runtime/io/safetensors.c \
+  runtime/io/atomic.c runtime/io/json.c runtime/io/safetensors.c runtime/io/npy.c \
   runtime/io/tokenizer.c runtime/io/tokenizer_encode.c runtime/io/tokenizer_impl.h \
   runtime/io/bpe.c runtime/io/bpe.h runtime/io/bpe_train.c \
   runtime/io/image.c runtime/io/imgproc.c \
@@ -20,9 +20,9 @@ libnotellm_la_SOURCES = \
   runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
   runtime/train/losses.c runtime/train/gradcache.c runtime/train/head.c runtime/train/checkpoint.c \
   runtime/train/run.c runtime/train/run_config.c \
-  runtime/eval/recall.c \
-  runtime/probe/probe.c \
-  runtime/report/plot.c \
+  runtime/eval/recall.c runtime/eval/embfile.c runtime/eval/textmetrics.c runtime/eval/evalrun.c \
+  runtime/probe/probe.c runtime/probe/patches.c \
+  runtime/report/plot.c runtime/report/plot_tokens.c \
   kernels/formulas.h kernels/matrix.h \
   kernels/cpu/kernels.h kernels/cpu/backend.c kernels/cpu/copy.c \
   kernels/cpu/elementwise.c kernels/cpu/reduce.c kernels/cpu/optim.c kernels/cpu/matmul.c \
@@ -50,4 +50,4 @@ pkginclude_HEADERS = \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
   runtime/data/prompt.h runtime/data/batch.h runtime/data/synth.h \
   runtime/train/losses.h runtime/train/head.h runtime/train/checkpoint.h runtime/train/gradcache.h runtime/train/run.h \
-  runtime/eval/recall.h runtime/probe/probe.h runtime/report/plot.h
+  runtime/eval/recall.h runtime/eval/embfile.h runtime/eval/textmetrics.h runtime/eval/evalrun.h runtime/io/npy.h runtime/probe/probe.h runtime/probe/patches.h runtime/report/plot.h runtime/report/plot_tokens.h

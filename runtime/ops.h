@@ -38,6 +38,10 @@ nl_status nl_where(nl_tensor **out, nl_tensor *cond, nl_tensor *a, nl_tensor *b)
 nl_status nl_masked_fill(nl_tensor **out, nl_tensor *x, nl_tensor *mask, double value); /* mask u8, value may be -inf */
 /* Inverted dropout: zero with probability p, scale the rest by 1/(1-p); draws from rng. */
 nl_status nl_dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *rng);
+/* Dropout with row-keyed masks: row i (first dim) of x draws its mask in
+ * element order from the generator seeded with nl_rng_mix(seed, row0 + i),
+ * so a row's mask does not depend on the other rows of the batch. */
+nl_status nl_dropout_rows(nl_tensor **out, nl_tensor *x, double p, uint64_t seed, int64_t row0);
 
 /* ---- reductions (runtime/ops/reduce.c) ------------------------------------ */
 nl_status nl_sum(nl_tensor **out, nl_tensor *x, int64_t dim, bool keepdim);

@@ -21,6 +21,13 @@ void nl_rng_seed(nl_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
+uint64_t nl_rng_mix(uint64_t seed, uint64_t index)
+{
+    uint64_t x = seed ^ (index * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull);
+    x ^= x >> 33, x *= 0xff51afd7ed558ccdull, x ^= x >> 33, x *= 0xc4ceb9fe1a85ec53ull, x ^= x >> 33;
+    return x;
+}
+
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t nl_rng_next(nl_rng *r)

@@ -12,6 +12,9 @@ typedef struct nl_rng { uint64_t s[4]; } nl_rng;
 
 void nl_rng_seed(nl_rng *r, uint64_t seed);
 uint64_t nl_rng_next(nl_rng *r);
+/* A seed for stream `index` of `seed` (a 64-bit finaliser of both): seeding
+ * with it gives unrelated streams for neighbouring indices (row-keyed dropout). */
+uint64_t nl_rng_mix(uint64_t seed, uint64_t index);
 float nl_rng_uniform(nl_rng *r);              /* [0, 1) */
 float nl_rng_normal(nl_rng *r);               /* N(0, 1) */
 /* The process-wide generator used when callers pass NULL (seeded by --seed). */

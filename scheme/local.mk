@@ -8,7 +8,7 @@ libguile_notellm_la_SOURCES = \
   scheme/glue/ops.c scheme/glue/autograd.c scheme/glue/optim.c scheme/glue/runtime.c \
   scheme/glue/io.c scheme/glue/model.c scheme/glue/llm.c scheme/glue/vision.c \
   scheme/glue/tokenizer.c scheme/glue/data.c scheme/glue/run.c scheme/glue/plot.c \
-  scheme/glue/eval.c
+  scheme/glue/eval.c scheme/glue/probe.c
 libguile_notellm_la_CFLAGS = $(AM_CFLAGS) $(GUILE_CFLAGS)
 libguile_notellm_la_LIBADD = libnotellm.la $(GUILE_LIBS)
 libguile_notellm_la_LDFLAGS = -module -avoid-version -no-undefined
@@ -18,7 +18,7 @@ libguile_notellm_la_LDFLAGS = -module -avoid-version -no-undefined
 # scheme/notellm/repl.scm); each gets a .go installed after its source.
 notellm_scm = scheme/notellm/primitives.scm scheme/notellm/tensor.scm \
   scheme/notellm/train.scm scheme/notellm/plot.scm scheme/notellm/nn.scm scheme/notellm/text.scm scheme/notellm/models.scm \
-  scheme/notellm/data.scm scheme/notellm/eval.scm
+  scheme/notellm/data.scm scheme/notellm/eval.scm scheme/notellm/probe.scm
 
 guilemodtopdir = $(guilemoddir)
 dist_guilemodtop_DATA = scheme/notellm.scm
@@ -61,9 +61,12 @@ scheme/notellm/nn.go: scheme/notellm/tensor.go
 scheme/notellm/text.go: scheme/notellm/primitives.go
 scheme/notellm/models.go: scheme/notellm/tensor.go scheme/notellm/text.go
 scheme/notellm/data.go: scheme/notellm/text.go
-scheme/notellm/eval.go: scheme/notellm/data.go scheme/notellm/train.go
+scheme/notellm/eval.go: scheme/notellm/data.go scheme/notellm/train.go scheme/notellm/tensor.go \
+  scheme/notellm/models.go scheme/notellm/plot.go
+scheme/notellm/probe.go: scheme/notellm/eval.go scheme/notellm/tensor.go scheme/notellm/plot.go
 scheme/notellm.go: scheme/notellm/tensor.go scheme/notellm/train.go scheme/notellm/plot.go scheme/notellm/nn.go \
-  scheme/notellm/text.go scheme/notellm/models.go scheme/notellm/data.go scheme/notellm/eval.go
+  scheme/notellm/text.go scheme/notellm/models.go scheme/notellm/data.go scheme/notellm/eval.go \
+  scheme/notellm/probe.go
 
 # A .go must be installed after (so be newer than) its source.
 guile_install_go_files = install-notellmgoDATA install-guileobjtopDATA

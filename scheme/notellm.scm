@@ -1,8 +1,8 @@
 ;;; notellm.scm — (notellm): the everyday API in one import. Re-exports every
 ;;; public binding of (notellm tensor), (notellm train), (notellm nn),
-;;; (notellm text), (notellm models), (notellm data), (notellm plot) and
-;;; (notellm eval), so `(use-modules (notellm))` is all a notebook or the
-;;; REPL needs.
+;;; (notellm text), (notellm models), (notellm data), (notellm plot),
+;;; (notellm eval) and (notellm probe), so `(use-modules (notellm))` is all a
+;;; notebook or the REPL needs.
 (define-module (notellm)
   #:use-module (notellm tensor)
   #:use-module (notellm train)
@@ -11,10 +11,11 @@
   #:use-module (notellm models)
   #:use-module (notellm data)
   #:use-module (notellm plot)
-  #:use-module (notellm eval))
+  #:use-module (notellm eval)
+  #:use-module (notellm probe))
 
 (module-re-export!
  (current-module)
  (apply append (map (lambda (name) (module-map (lambda (sym var) sym) (resolve-interface name)))
                     '((notellm tensor) (notellm train) (notellm nn) (notellm text) (notellm models) (notellm data)
-                      (notellm plot) (notellm eval)))))
+                      (notellm plot) (notellm eval) (notellm probe)))))

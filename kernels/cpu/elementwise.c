@@ -37,15 +37,27 @@ static int all_contiguous(const ins_t *in)
 
 /* ---- binary -------------------------------------------------------------- */
 
-static inline float binop(nl_op op, float x, float y)
-{
-    switch (op) {
-    case NL_OP_ADD: return x + y;
-    case NL_OP_SUB: return x - y;
-    case NL_OP_MUL: return x * y;
-    default: return x / y;
+/* One loop per operator (a switch inside the loop keeps GCC -O2 from
+ * vectorising it). */
+#define BINARY_SWITCH(LOOP)                                                                         \
+    switch (op) {                                                                                   \
+    case NL_OP_ADD: LOOP(+); break;                                                                 \
+    case NL_OP_SUB: LOOP(-); break;                                                                 \
+    case NL_OP_MUL: LOOP(*); break;                                                                 \
+    default: LOOP(/); break;                                                                        \
     }
-}
+#define FLAT_LOOP(OP)                                                                               \
+    _Pragma("omp parallel for schedule(static) if (n > 65536)")                                     \
+    for (int64_t k = 0; k < n; k++) z[k] = x[k] OP y[k]
+#define ROW_LOOP(OP)                                                                                \
+    do {                                                                                            \
+        if (sx == 1 && sy == 1)                                                                     \
+            for (int64_t j = 0; j < D; j++) zr[j] = xr[j] OP yr[j];                                 \
+        else if (sx == 1 && sy == 0)                                                                \
+            for (int64_t j = 0; j < D; j++) zr[j] = xr[j] OP yr[0];                                 \
+        else                                                                                        \
+            for (int64_t j = 0; j < D; j++) zr[j] = xr[j * sx] OP yr[j * sy];                       \
+    } while (0)
 
 /* a, b [shape of out] (strided) -> out = a (op) b */
 static nl_status cpu_binary(const nl_op_args *a)
@@ -58,8 +70,7 @@ static nl_status cpu_binary(const nl_op_args *a)
     nl_op op = a->op;
     if (n == 0) return NL_OK;
     if (all_contiguous(&in)) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t k = 0; k < n; k++) z[k] = binop(op, x[k], y[k]);
+        BINARY_SWITCH(FLAT_LOOP);
         return NL_OK;
     }
     int nd = out->ndim;
@@ -71,7 +82,7 @@ static nl_status cpu_binary(const nl_op_args *a)
         row_offsets(out, &in, r, off);
         const float *xr = x + off[0], *yr = y + off[1];
         float *zr = z + r * D;
-        for (int64_t j = 0; j < D; j++) zr[j] = binop(op, xr[j * sx], yr[j * sy]);
+        BINARY_SWITCH(ROW_LOOP);
     }
     return NL_OK;
 }

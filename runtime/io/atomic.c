@@ -115,11 +115,33 @@ nl_status nl_atomic_save(const char *path, const void *p, size_t n)
     return nl_atomic_commit(&f);
 }
 
-nl_status nl_ensure_dir(const char *dir)
+/* mkdir DIR unless it is already a directory; errno is kept for the caller. */
+static bool make_one_dir(const char *dir)
 {
     struct stat st;
-    if (mkdir(dir, 0755) == 0) return NL_OK;
-    if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return NL_OK;
+    if (mkdir(dir, 0755) == 0) return true;
+    if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return true;
+    if (errno == EEXIST) errno = ENOTDIR;
+    return false;
+}
+
+nl_status nl_ensure_dir(const char *dir)
+{
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1);
+    if (!p) return nl_error_set(NL_ERR_OOM, "cannot create directory %s: out of memory", dir);
+    memcpy(p, dir, n + 1);
+    bool ok = true;
+    for (size_t i = 1; ok && i < n; i++) { /* every parent, left to right */
+        if (p[i] != '/' || p[i - 1] == '/') continue;
+        p[i] = '\0';
+        ok = make_one_dir(p);
+        p[i] = '/';
+    }
+    if (ok) ok = make_one_dir(p);
+    int err = errno;
+    free(p);
+    if (ok) return NL_OK;
     return nl_error_set(NL_ERR_IO, "cannot create directory %s: %s", dir,
-                        errno == EEXIST ? "a file of that name exists" : strerror(errno));
+                        err == ENOTDIR ? "a file of that name is in the way" : strerror(err));
 }

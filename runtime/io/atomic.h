@@ -33,7 +33,8 @@ nl_status nl_atomic_save(const char *path, const void *p, size_t n);
 /* Flush the filesystem holding PATH (syncfs): makes every non-durable
  * commit under it durable at once. */
 nl_status nl_sync_fs(const char *path);
-/* Create directory DIR (mode 0755) unless it exists; NL_ERR_IO otherwise. */
+/* Create directory DIR and its missing parents (mode 0755, like mkdir -p)
+ * unless it exists; NL_ERR_IO otherwise. */
 nl_status nl_ensure_dir(const char *dir);
 
 #endif

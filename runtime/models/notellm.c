@@ -129,15 +129,16 @@ static nl_status run_vision(nl_tensor **feat, nl_tensor **cls, nl_notellm *m, nl
 
 /* Replace row b's <IMG> embedding (at slot[b]) by its NQ visual tokens:
  * emb [B,T,C], vis [B,NQ,C] -> [B,T+NQ-1,C]; mask likewise (ones for the
- * visual tokens). */
+ * visual tokens). One gather from the rows of [emb; vis] (so the backward is
+ * one scatter of the output's size, not a full-size zero gradient per row). */
 static nl_status splice(nl_tensor **out, nl_tensor **out_mask, nl_tensor *emb, nl_tensor *mask, nl_tensor *vis,
                         const int64_t *slot)
 {
-    int64_t B = emb->shape[0], T = emb->shape[1], NQ = vis->shape[1], T2 = T + NQ - 1;
-    nl_tensor **rows = calloc((size_t)B, sizeof *rows);
+    int64_t B = emb->shape[0], T = emb->shape[1], NQ = vis->shape[1], C = emb->shape[2], T2 = T + NQ - 1;
+    int64_t *idx = malloc((size_t)(B * T2) * sizeof *idx);
     uint8_t *mk = malloc((size_t)(B * T2));
     uint8_t *m0 = malloc((size_t)(B * T));
-    nl_status st = rows && mk && m0 ? NL_OK : nl_error_set(NL_ERR_OOM, "notellm splice: out of memory");
+    nl_status st = idx && mk && m0 ? NL_OK : nl_error_set(NL_ERR_OOM, "notellm splice: out of memory");
     if (st == NL_OK && mask) st = nl_tensor_to_host(mask, m0, NL_U8);
     else if (st == NL_OK) memset(m0, 1, (size_t)(B * T));
     for (int64_t b = 0; b < B && st == NL_OK; b++) {
@@ -147,22 +148,24 @@ static nl_status splice(nl_tensor **out, nl_tensor **out_mask, nl_tensor *emb, n
                               (long long)b, (long long)T, (long long)s);
             break;
         }
-        nl_tensor *row = NULL, *pre = NULL, *v = NULL, *post = NULL;
-        st = nl_narrow(&row, emb, 0, b, 1);
-        if (st == NL_OK) st = nl_narrow(&pre, row, 1, 0, s);
-        if (st == NL_OK) st = nl_narrow(&v, vis, 0, b, 1);
-        if (st == NL_OK) st = nl_narrow(&post, row, 1, s + 1, T - s - 1);
-        if (st == NL_OK) st = nl_concat(&rows[b], 3, (nl_tensor *[]){pre, v, post}, 1);
-        REL(row, pre, v, post);
+        int64_t *ix = idx + b * T2; /* rows of [emb as [B*T,C]; vis as [B*NQ,C]] */
+        for (int64_t t = 0; t < s; t++) ix[t] = b * T + t;
+        for (int64_t q = 0; q < NQ; q++) ix[s + q] = B * T + b * NQ + q;
+        for (int64_t t = s + 1; t < T; t++) ix[t + NQ - 1] = b * T + t;
         uint8_t *r = mk + b * T2;
         memcpy(r, m0 + b * T, (size_t)s);
         memset(r + s, 1, (size_t)NQ);
         memcpy(r + s + NQ, m0 + b * T + s + 1, (size_t)(T - s - 1));
     }
-    if (st == NL_OK) st = nl_concat(out, (int)B, rows, 0);
+    nl_tensor *e2 = NULL, *v2 = NULL, *src = NULL, *ids = NULL;
+    if (st == NL_OK) st = nl_reshape(&e2, emb, 2, (const int64_t[]){B * T, C});
+    if (st == NL_OK) st = nl_reshape(&v2, vis, 2, (const int64_t[]){B * NQ, C});
+    if (st == NL_OK) st = nl_concat(&src, 2, (nl_tensor *[]){e2, v2}, 0);
+    if (st == NL_OK) st = nl_tensor_from_host(&ids, NL_I64, 2, (const int64_t[]){B, T2}, idx, NL_I64, nl_tensor_device(emb));
+    if (st == NL_OK) st = nl_embedding(out, src, ids);
     if (st == NL_OK) st = nl_tensor_from_host(out_mask, NL_U8, 2, (const int64_t[]){B, T2}, mk, NL_U8, nl_tensor_device(emb));
-    for (int64_t b = 0; rows && b < B; b++) nl_tensor_release(rows[b]);
-    free(rows);
+    REL(e2, v2, src, ids);
+    free(idx);
     free(mk);
     free(m0);
     return st;
@@ -229,7 +232,8 @@ static nl_status forward(fwd *f, nl_notellm *m, const nl_notellm_batch *b, nl_at
     const int64_t *slot = NULL;
     if (st == NL_OK && m->cfg.visual_tokens) {
         double p = b->train ? m->cfg.qformer_dropout : 0.0;
-        st = nl_qformer_forward(&q, m->qformer, feat, NULL, NULL, p, b->rng);
+        if (b->row_dropout) st = nl_qformer_forward_rows(&q, m->qformer, feat, p, b->dropout_seed, b->row0);
+        else st = nl_qformer_forward(&q, m->qformer, feat, NULL, NULL, p, b->rng);
         if (st == NL_OK) st = nl_projector_forward(&vis, m->projector, q);
         if (st == NL_OK) st = nl_llm_embed(&emb, m->llm, b->ids);
         if (st == NL_OK) st = splice(&spliced, &smask, emb, b->mask, vis, b->img_slot);

@@ -67,6 +67,13 @@ typedef struct nl_notellm_batch {
     bool train;               /* training pass: the Q-Former applies cfg.qformer_dropout (false: eval) */
     nl_rng *rng;              /* dropout draws when train (NULL = the global generator); copy the state
                                * before a pass to replay its masks (gradient caching) */
+    /* Row-keyed dropout (training runs): when row_dropout, rng is not used;
+     * row i's Q-Former masks depend only on (dropout_seed, row0 + i)
+     * (nl_qformer_forward_rows), so they do not depend on how the batch is
+     * cut into chunks (gradient caching equals the uncached step). */
+    bool row_dropout;
+    uint64_t dropout_seed;
+    int64_t row0;             /* index of row 0 in the whole batch */
 } nl_notellm_batch;
 
 typedef struct nl_notellm_out {

@@ -165,10 +165,27 @@ nl_status nl_qformer_save(const nl_qformer *m, const char *dir)
     return nl_params_save(&m->params, path, NULL, 1, meta);
 }
 
-/* x -> dropout(x) when p > 0, else a new reference to x. */
-static nl_status maybe_dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *rng)
+/* The dropout of one forward: probability p, masks from rng, or row-keyed
+ * (rows: each dropout site k draws from nl_dropout_rows with seed
+ * nl_rng_mix(seed, k), sites counted in forward order). */
+typedef struct drop {
+    double p;
+    nl_rng *rng;
+    bool rows;
+    uint64_t seed, site;
+    int64_t row0;
+} drop;
+
+static nl_status apply_dropout(nl_tensor **out, nl_tensor *x, drop *d)
 {
-    if (p > 0) return nl_dropout(out, x, p, rng);
+    if (d->rows) return nl_dropout_rows(out, x, d->p, nl_rng_mix(d->seed, d->site++), d->row0);
+    return nl_dropout(out, x, d->p, d->rng);
+}
+
+/* x -> dropout(x) when p > 0, else a new reference to x. */
+static nl_status maybe_dropout(nl_tensor **out, nl_tensor *x, drop *d)
+{
+    if (d->p > 0) return apply_dropout(out, x, d);
     *out = nl_tensor_retain(x);
     return NL_OK;
 }
@@ -177,9 +194,9 @@ static nl_status maybe_dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *
  * probed). Training: explicit softmax so the probabilities can be dropped
  * out as HF does; the probe then keeps them before dropout. */
 static nl_status attend(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_tensor *v, nl_attn_probe *probe, int idx,
-                        double p, nl_rng *rng)
+                        drop *d)
 {
-    if (p <= 0) return nl_mha(out, q, k, v, NULL, probe, idx);
+    if (d->p <= 0) return nl_mha(out, q, k, v, NULL, probe, idx);
     nl_tensor *s = NULL, *s2 = NULL, *P = NULL, *Pd = NULL;
     nl_status st;
     CK(nl_matmul(&s, q, k, false, true));
@@ -190,7 +207,7 @@ static nl_status attend(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_tensor *
         nl_tensor_release(probe->probs[idx]);
         probe->probs[idx] = nl_tensor_retain(P);
     }
-    CK(nl_dropout(&Pd, P, p, rng));
+    CK(apply_dropout(&Pd, P, d));
     CK(nl_matmul(out, Pd, v, false, false));
 done:
     nl_tensor_release(s); nl_tensor_release(s2); nl_tensor_release(P); nl_tensor_release(Pd);
@@ -199,7 +216,7 @@ done:
 
 /* h [B,NQ,C], kv [B,Tk,C or CE] -> LN(h + dropout(dense(attn(q(h), k(kv), v(kv))))). */
 static nl_status attn_block(nl_tensor **out, nl_qformer *m, const nl_qformer_attn *a, nl_tensor *h, nl_tensor *kv,
-                            nl_attn_probe *probe, int idx, double p, nl_rng *rng)
+                            nl_attn_probe *probe, int idx, drop *d)
 {
     int64_t NH = m->cfg.num_heads;
     nl_tensor *q = NULL, *k = NULL, *v = NULL, *qh = NULL, *kh = NULL, *vh = NULL, *c = NULL, *cm = NULL;
@@ -211,10 +228,10 @@ static nl_status attn_block(nl_tensor **out, nl_qformer *m, const nl_qformer_att
     CK(nl_heads_split(&qh, q, NH));
     CK(nl_heads_split(&kh, k, NH));
     CK(nl_heads_split(&vh, v, NH));
-    CK(attend(&c, qh, kh, vh, probe, idx, p, rng));
+    CK(attend(&c, qh, kh, vh, probe, idx, d));
     CK(nl_heads_merge(&cm, c));
     CK(nl_linear(&o, cm, a->o_w, a->o_b));
-    CK(maybe_dropout(&od, o, p, rng));
+    CK(maybe_dropout(&od, o, d));
     CK(nl_add(&r, od, h));
     CK(nl_layernorm(out, r, a->ln_w, a->ln_b, m->cfg.layer_norm_eps));
 done:
@@ -226,18 +243,18 @@ done:
 
 /* One layer: self-attention, cross-attention (when present), FFN; h [B,NQ,C]. */
 static nl_status layer_forward(nl_tensor **out, nl_qformer *m, int l, nl_tensor *h, nl_tensor *vision,
-                               nl_attn_probe *probe, double p, nl_rng *rng)
+                               nl_attn_probe *probe, drop *d)
 {
     const nl_qformer_layer *L = &m->layers[l];
     nl_tensor *a = NULL, *x = NULL, *f1 = NULL, *g = NULL, *f2 = NULL, *fd = NULL, *r = NULL;
     nl_status st;
-    CK(attn_block(&a, m, &L->self, h, h, probe, 2 * l, p, rng));
-    if (L->has_cross) CK(attn_block(&x, m, &L->cross, a, vision, probe, 2 * l + 1, p, rng));
+    CK(attn_block(&a, m, &L->self, h, h, probe, 2 * l, d));
+    if (L->has_cross) CK(attn_block(&x, m, &L->cross, a, vision, probe, 2 * l + 1, d));
     else x = nl_tensor_retain(a);
     CK(nl_linear(&f1, x, L->fc1_w, L->fc1_b));
     CK(nl_gelu(&g, f1));
     CK(nl_linear(&f2, g, L->fc2_w, L->fc2_b));
-    CK(maybe_dropout(&fd, f2, p, rng));
+    CK(maybe_dropout(&fd, f2, d));
     CK(nl_add(&r, fd, x));
     CK(nl_layernorm(out, r, L->ln_w, L->ln_b, m->cfg.layer_norm_eps));
 done:
@@ -246,8 +263,8 @@ done:
     return st;
 }
 
-nl_status nl_qformer_forward(nl_tensor **out, nl_qformer *m, nl_tensor *vision, nl_tensor **all_hidden,
-                             nl_attn_probe *probe, double dropout_p, nl_rng *rng)
+static nl_status forward(nl_tensor **out, nl_qformer *m, nl_tensor *vision, nl_tensor **all_hidden,
+                         nl_attn_probe *probe, double dropout_p, drop *d)
 {
     const nl_qformer_config *c = &m->cfg;
     char a[96];
@@ -270,14 +287,14 @@ nl_status nl_qformer_forward(nl_tensor **out, nl_qformer *m, nl_tensor *vision, 
     nl_tensor *qe = NULL, *ln = NULL, *h = NULL;
     nl_status st = nl_expand(&qe, m->query_tokens, 3, (const int64_t[]){B, c->num_query_tokens, c->hidden_size});
     if (st == NL_OK) st = nl_layernorm(&ln, qe, m->ln_w, m->ln_b, c->layer_norm_eps);
-    if (st == NL_OK) st = maybe_dropout(&h, ln, dropout_p, rng);
+    if (st == NL_OK) st = maybe_dropout(&h, ln, d);
     nl_tensor_release(qe);
     nl_tensor_release(ln);
     if (st != NL_OK) return st;
     if (all_hidden) all_hidden[0] = nl_tensor_retain(h);
     for (int l = 0; l < c->num_layers; l++) {
         nl_tensor *y = NULL;
-        st = layer_forward(&y, m, l, h, vision, probe, dropout_p, rng);
+        st = layer_forward(&y, m, l, h, vision, probe, d);
         nl_tensor_release(h);
         if (st != NL_OK) {
             if (all_hidden)
@@ -292,4 +309,18 @@ nl_status nl_qformer_forward(nl_tensor **out, nl_qformer *m, nl_tensor *vision, 
     }
     *out = h;
     return NL_OK;
+}
+
+nl_status nl_qformer_forward(nl_tensor **out, nl_qformer *m, nl_tensor *vision, nl_tensor **all_hidden,
+                             nl_attn_probe *probe, double dropout_p, nl_rng *rng)
+{
+    drop d = {.p = dropout_p, .rng = rng};
+    return forward(out, m, vision, all_hidden, probe, dropout_p, &d);
+}
+
+nl_status nl_qformer_forward_rows(nl_tensor **out, nl_qformer *m, nl_tensor *vision, double dropout_p, uint64_t seed,
+                                  int64_t row0)
+{
+    drop d = {.p = dropout_p, .rows = true, .seed = seed, .row0 = row0};
+    return forward(out, m, vision, NULL, NULL, dropout_p, &d);
 }

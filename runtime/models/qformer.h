@@ -66,5 +66,12 @@ void nl_qformer_free(nl_qformer *m); /* NULL allowed */
  * dropout_p 0 is eval mode. */
 nl_status nl_qformer_forward(nl_tensor **out, nl_qformer *m, nl_tensor *vision, nl_tensor **all_hidden,
                              nl_attn_probe *probe, double dropout_p, nl_rng *rng);
+/* The same forward with row-keyed dropout masks (training with gradient
+ * caching): row i of the batch is row row0 + i of the whole batch, and its
+ * masks depend only on (seed, row0 + i), so any split of a batch into
+ * chunks gives the masks of the whole batch (nl_dropout_rows, one seed per
+ * dropout site). */
+nl_status nl_qformer_forward_rows(nl_tensor **out, nl_qformer *m, nl_tensor *vision, double dropout_p, uint64_t seed,
+                                  int64_t row0);
 
 #endif

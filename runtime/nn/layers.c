@@ -39,11 +39,21 @@ nl_status nl_attn_probe_init(nl_attn_probe *p, int n_layers)
     return NL_OK;
 }
 
+nl_status nl_attn_probe_want_scores(nl_attn_probe *p)
+{
+    if (!p || !p->probs) return nl_error_set(NL_ERR_STATE, "attention probe: init it before asking for scores");
+    if (p->scores) return NL_OK;
+    p->scores = calloc((size_t)(p->n_layers > 0 ? p->n_layers : 1), sizeof *p->scores);
+    if (!p->scores) return nl_error_set(NL_ERR_OOM, "attention probe: out of memory");
+    return NL_OK;
+}
+
 void nl_attn_probe_clear(nl_attn_probe *p)
 {
     for (int i = 0; i < p->n_layers; i++) {
         nl_tensor_release(p->probs[i]);
         p->probs[i] = NULL;
+        if (p->scores) nl_tensor_release(p->scores[i]), p->scores[i] = NULL;
     }
 }
 
@@ -51,6 +61,7 @@ void nl_attn_probe_free(nl_attn_probe *p)
 {
     if (p->probs) nl_attn_probe_clear(p);
     free(p->probs);
+    free(p->scores);
     *p = (nl_attn_probe){0};
 }
 
@@ -99,7 +110,7 @@ static nl_status blocked_mask(nl_tensor **out, const nl_tensor *pad, int64_t B, 
 
 /* Explicit attention whose probabilities stay in the graph. */
 static nl_status mha_explicit(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_tensor *v, const nl_attention_opts *o,
-                              nl_tensor **probs)
+                              nl_tensor **probs, nl_tensor **scores)
 {
     int64_t B = q->shape[0], NH = q->shape[1], Tq = q->shape[2], HS = q->shape[3], Tk = k->shape[2];
     if (k->ndim != 4 || k->shape[1] == 0 || NH % k->shape[1] != 0) return nl_attention(out, q, k, v, o); /* reports */
@@ -128,6 +139,10 @@ static nl_status mha_explicit(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_te
         p->retain_grad = true;
         *probs = p;
         p = NULL;
+        if (scores) {
+            cur->retain_grad = true;
+            *scores = nl_tensor_retain(cur);
+        }
     }
     nl_tensor_release(kr); nl_tensor_release(vr); nl_tensor_release(s); nl_tensor_release(s2);
     nl_tensor_release(s3); nl_tensor_release(m); nl_tensor_release(p);
@@ -144,5 +159,6 @@ nl_status nl_mha(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_tensor *v, cons
         return nl_error_set(NL_ERR_ARG, "attention probe: layer %d outside [0, %d)", layer, probe->n_layers);
     nl_tensor_release(probe->probs[layer]);
     probe->probs[layer] = NULL;
-    return mha_explicit(out, q, k, v, o, &probe->probs[layer]);
+    if (probe->scores) nl_tensor_release(probe->scores[layer]), probe->scores[layer] = NULL;
+    return mha_explicit(out, q, k, v, o, &probe->probs[layer], probe->scores ? &probe->scores[layer] : NULL);
 }

@@ -22,9 +22,13 @@ typedef struct nl_attn_probe {
     bool enabled;
     int n_layers;       /* length of probs */
     nl_tensor **probs;  /* filled by the forward; caller releases */
+    nl_tensor **scores; /* NULL, or (nl_attn_probe_want_scores) the pre-softmax scores S [B,NH,Tq,Tk]:
+                         * scaled, additive mask added, masked keys -inf; retain_grad set, so
+                         * scores[l]->grad = dL/dS after backward (method §5.2, the LLaMA variant) */
 } nl_attn_probe;
 
 nl_status nl_attn_probe_init(nl_attn_probe *p, int n_layers); /* enabled, probs zeroed */
+nl_status nl_attn_probe_want_scores(nl_attn_probe *p);         /* after init: record scores too */
 void nl_attn_probe_clear(nl_attn_probe *p);                    /* release probs, keep enabled */
 void nl_attn_probe_free(nl_attn_probe *p);
 

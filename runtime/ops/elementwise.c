@@ -257,18 +257,26 @@ static nl_status dropout_backward(nl_node *n, nl_tensor *g, nl_tensor **gin)
     return run_map(&gin[0], NL_OP_DROPOUT, 2, in, &n->p);
 }
 
-nl_status nl_dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *rng)
+/* Dropout with masks from rng (row_keyed: from the streams of seed, one per
+ * row of the first dim, starting at row0). */
+static nl_status dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *rng, bool row_keyed, uint64_t seed,
+                         int64_t row0)
 {
     NL_TRY(nl_check_f32("dropout", "x", x));
     if (!(p >= 0 && p < 1)) return nl_error_set(NL_ERR_ARG, "dropout: p must be in [0, 1), got %g", p);
+    if (row_keyed && x->ndim < 1) return nl_error_set(NL_ERR_SHAPE, "dropout rows: x needs a row dim, got a scalar");
     if (p == 0) return nl_clone(out, x);
     if (!rng) rng = nl_rng_global();
-    int64_t n = nl_tensor_numel(x);
+    int64_t n = nl_tensor_numel(x), rows = row_keyed ? x->shape[0] : 1, per = rows ? n / rows : 0;
     nl_tensor *keep_host = NULL, *keep = NULL, *r = NULL;
     nl_status st = nl_tensor_empty(&keep_host, NL_U8, x->ndim, x->shape, NL_CPU_DEVICE);
     if (st == NL_OK) {
         uint8_t *k = nl_tensor_host_ptr(keep_host);
-        for (int64_t i = 0; i < n; i++) k[i] = nl_rng_uniform(rng) >= p; /* element order: replayable */
+        for (int64_t b = 0; b < rows; b++) {
+            nl_rng rr;
+            if (row_keyed) nl_rng_seed(&rr, nl_rng_mix(seed, (uint64_t)(row0 + b))), rng = &rr;
+            for (int64_t i = b * per; i < (b + 1) * per; i++) k[i] = nl_rng_uniform(rng) >= p; /* element order: replayable */
+        }
         st = nl_to(&keep, keep_host, NL_U8, nl_tensor_device(x));
     }
     nl_op_params prm = {.f = {1.0 / (1.0 - p)}};
@@ -282,4 +290,14 @@ nl_status nl_dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *rng)
     if (st != NL_OK) { nl_tensor_release(r); return st; }
     *out = r;
     return NL_OK;
+}
+
+nl_status nl_dropout(nl_tensor **out, nl_tensor *x, double p, nl_rng *rng)
+{
+    return dropout(out, x, p, rng, false, 0, 0);
+}
+
+nl_status nl_dropout_rows(nl_tensor **out, nl_tensor *x, double p, uint64_t seed, int64_t row0)
+{
+    return dropout(out, x, p, NULL, true, seed, row0);
 }

@@ -100,13 +100,14 @@ static nl_status layout_make(layout *y, const nl_notellm *m, const nl_notellm_ba
 
 /* Run the composite in eval mode with every layer's attention recorded. */
 static nl_status probed_embed(nl_notellm_out *o, nl_attn_probe *probe, nl_notellm *m, const nl_notellm_batch *b,
-                              const layout *y)
+                              const layout *y, bool scores)
 {
     int L = (int)m->llm->cfg.num_layers;
     NL_TRY(nl_attn_probe_init(probe, L));
     nl_notellm_batch eb = *b;
     eb.train = false; /* no dropout: no draws from any generator */
-    nl_status st = nl_notellm_embed(o, m, &eb, probe);
+    nl_status st = scores ? nl_attn_probe_want_scores(probe) : NL_OK;
+    if (st == NL_OK) st = nl_notellm_embed(o, m, &eb, probe);
     for (int l = 0; st == NL_OK && l < L; l++) {
         nl_tensor *p = probe->probs[l];
         if (!p || p->ndim != 4 || p->shape[0] != y->B || p->shape[2] != y->T2 || p->shape[3] != y->T2)
@@ -192,7 +193,7 @@ nl_status nl_probe_attention(nl_probe_attn_result *r, nl_notellm *m, const nl_no
     bool grad = nl_grad_set_enabled(false);
     nl_attn_probe probe;
     nl_notellm_out o;
-    nl_status st = probed_embed(&o, &probe, m, b, &y);
+    nl_status st = probed_embed(&o, &probe, m, b, &y, false);
     nl_grad_set_enabled(grad);
     if (st != NL_OK) {
         layout_free(&y);
@@ -332,9 +333,37 @@ static nl_status saliency_span(nl_probe_sal_result *r, const nl_notellm *m, cons
     return NL_OK;
 }
 
+/* L = -(1/P) Σ_i e_i · e_{i+P} over [2P,d] unit rows e: the mean -cos of each note with its partner. */
+static nl_status neg_cos_loss(nl_tensor **loss, nl_tensor *e)
+{
+    int64_t P = e->shape[0] / 2;
+    if (e->shape[0] < 2 || e->shape[0] % 2)
+        return nl_error_set(NL_ERR_SHAPE, "saliency probe: -cos needs [firsts; seconds] rows, an even number >= 2, "
+                            "got %lld", (long long)e->shape[0]);
+    nl_tensor *a = NULL, *b = NULL, *ab = NULL, *s = NULL;
+    nl_status st = nl_narrow(&a, e, 0, 0, P);
+    if (st == NL_OK) st = nl_narrow(&b, e, 0, P, P);
+    if (st == NL_OK) st = nl_mul(&ab, a, b);
+    if (st == NL_OK) st = nl_sum_all(&s, ab);
+    if (st == NL_OK) st = nl_scale(loss, s, -1.0 / (double)P, 0.0);
+    nl_tensor_release(a), nl_tensor_release(b), nl_tensor_release(ab), nl_tensor_release(s);
+    return st;
+}
+
 nl_status nl_probe_saliency(nl_probe_sal_result *r, nl_notellm *m, const nl_notellm_batch *b)
 {
+    return nl_probe_saliency_ex(r, m, b, &(nl_probe_sal_opts){0});
+}
+
+nl_status nl_probe_saliency_ex(nl_probe_sal_result *r, nl_notellm *m, const nl_notellm_batch *b,
+                               const nl_probe_sal_opts *opts)
+{
     *r = (nl_probe_sal_result){0};
+    if (!opts) return nl_error_set(NL_ERR_ARG, "saliency probe: NULL options");
+    nl_probe_sal_at at = opts->at;
+    if ((unsigned)at > NL_PROBE_PRE_SOFTMAX) return nl_error_set(NL_ERR_ARG, "saliency probe: unknown variant %d", (int)at);
+    if ((unsigned)opts->loss > NL_PROBE_LOSS_NEG_COS)
+        return nl_error_set(NL_ERR_ARG, "saliency probe: unknown loss %d", (int)opts->loss);
     NL_TRY(check_inputs("saliency probe", m, b));
     layout y;
     NL_TRY(layout_make(&y, m, b));
@@ -363,9 +392,10 @@ nl_status nl_probe_saliency(nl_probe_sal_result *r, nl_notellm *m, const nl_note
     nl_tensor *loss = NULL;
     bool ran = false;
     if (st == NL_OK) {
-        st = probed_embed(&o, &probe, m, b, &y);
+        st = probed_embed(&o, &probe, m, b, &y, at == NL_PROBE_PRE_SOFTMAX);
         ran = st == NL_OK;
-        if (st == NL_OK) st = nl_gcl_loss(&loss, o.e, m->head->tau); /* L_cl on e only (§5.2 step 2) */
+        if (st == NL_OK) /* L_cl on e only (§5.2 step 2), or the one-note variant of §5.3 */
+            st = opts->loss == NL_PROBE_LOSS_NEG_COS ? neg_cos_loss(&loss, o.e) : nl_gcl_loss(&loss, o.e, m->head->tau);
         if (st == NL_OK) nl_tensor_get(loss, (const int64_t[]){0}, &r->loss);
         if (st == NL_OK) st = nl_backward(loss, NULL, false);
     }
@@ -375,8 +405,8 @@ nl_status nl_probe_saliency(nl_probe_sal_result *r, nl_notellm *m, const nl_note
     float *A = ran ? malloc(n * sizeof *A) : NULL, *G = ran ? malloc(n * sizeof *G) : NULL;
     if (st == NL_OK && (!A || !G)) st = nl_error_set(NL_ERR_OOM, "saliency probe: out of memory");
     for (int l = 0; st == NL_OK && l < L; l++) {
-        nl_tensor *p = probe.probs[l];
-        st = nl_tensor_to_host(p, A, NL_F32);
+        nl_tensor *p = at == NL_PROBE_PRE_SOFTMAX ? probe.scores[l] : probe.probs[l];
+        st = p ? nl_tensor_to_host(p, A, NL_F32) : nl_error_set(NL_ERR_STATE, "saliency probe: layer %d recorded no scores", l);
         if (st == NL_OK && p->grad) st = nl_tensor_to_host(p->grad, G, NL_F32);
         if (st != NL_OK) break;
         float *I = r->sal + (size_t)l * B * T2 * T2;

@@ -86,6 +86,23 @@ typedef struct nl_probe_sal_result {
 } nl_probe_sal_result;
 
 nl_status nl_probe_saliency(nl_probe_sal_result *r, nl_notellm *m, const nl_notellm_batch *b);
+/* Where A is taken: post-softmax probabilities (the default above, Wang et
+ * al. and the Qwen path) or the pre-softmax scores of the upstream LLaMA
+ * code (scaled, mask added; masked keys are -inf here, so their A ⊙ dL/dA
+ * is NaN and set to 0 like upstream's dtype-min × 0). Everything else
+ * (diagonal, spans, S_v/S_t/S_o) is the same. */
+typedef enum nl_probe_sal_at { NL_PROBE_POST_SOFTMAX = 0, NL_PROBE_PRE_SOFTMAX = 1 } nl_probe_sal_at;
+/* The loss: L_cl (the default above), or for one note and a related one
+ * (method §5.3, option b) L = -(1/P) Σ_i cos(e_i, e_{i+P}) over the
+ * [firsts; seconds] rows (e is L2-normalised by the head, so cos = e_i·e_j);
+ * r->loss is then that mean -cos. */
+typedef enum nl_probe_sal_loss { NL_PROBE_LOSS_GCL = 0, NL_PROBE_LOSS_NEG_COS = 1 } nl_probe_sal_loss;
+typedef struct nl_probe_sal_opts {
+    nl_probe_sal_at at;
+    nl_probe_sal_loss loss;
+} nl_probe_sal_opts;
+nl_status nl_probe_saliency_ex(nl_probe_sal_result *r, nl_notellm *m, const nl_notellm_batch *b,
+                               const nl_probe_sal_opts *opts);
 void nl_probe_sal_free(nl_probe_sal_result *r);
 
 /* Across batches (§5.2 step 5-6): every row is one sample; the summary is

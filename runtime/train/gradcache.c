@@ -49,6 +49,7 @@ static nl_status slice(nl_notellm_batch *s, nl_tensor **own, const nl_notellm_ba
     s->vreadout = b->vreadout ? b->vreadout + r0 : NULL;
     s->img_slot = b->img_slot ? b->img_slot + r0 : NULL;
     s->rng = NULL;
+    s->row0 = b->row0 + r0; /* row-keyed dropout: the same masks as in the whole batch */
     return st;
 }
 
@@ -131,7 +132,7 @@ static nl_status embed_all(step *s, nl_tensor **E, nl_tensor **Ev)
         nl_tensor *own[4];
         nl_rng r;
         st = slice(&sb, own, s->b, r0, nr);
-        if (s->train) nl_gradcache_chunk_rng(&r, s->seed, k), sb.rng = &r;
+        if (s->train && !sb.row_dropout) nl_gradcache_chunk_rng(&r, s->seed, k), sb.rng = &r;
         nl_notellm_out o;
         if (st == NL_OK) st = nl_notellm_embed(&o, s->m, &sb, NULL);
         if (st == NL_OK) {
@@ -192,7 +193,8 @@ static nl_status replay(step *s, int64_t k, nl_tensor *gE, nl_tensor *gEv, doubl
     nl_tensor *own[4], *root = NULL, *t = NULL;
     nl_rng r;
     nl_status st = slice(&sb, own, s->b, r0, nr);
-    if (s->train) nl_gradcache_chunk_rng(&r, s->seed ^ nl_gradcache_replay_salt, k), sb.rng = &r;
+    if (s->train && !sb.row_dropout) nl_gradcache_chunk_rng(&r, s->seed ^ nl_gradcache_replay_salt, k), sb.rng = &r;
+    sb.dropout_seed ^= nl_gradcache_replay_salt;
     nl_notellm_out o = {0};
     if (st == NL_OK) st = nl_notellm_embed_gen(&o, s->m, &sb);
     if (st == NL_OK) st = dot_rows(&root, o.e, gE, r0, nr);
@@ -223,7 +225,7 @@ nl_status nl_gradcache_step(nl_notellm *m, const nl_notellm_batch *b, int64_t ch
     step s = {.m = m, .b = b, .B = b->ids->shape[0], .rows = chunk_rows, .train = b->train};
     if (s.B < 1) return nl_error_set(NL_ERR_SHAPE, "gradcache: empty batch");
     s.n = (s.B + chunk_rows - 1) / chunk_rows;
-    if (s.train) s.seed = nl_rng_next(b->rng ? b->rng : nl_rng_global());
+    if (s.train && !b->row_dropout) s.seed = nl_rng_next(b->rng ? b->rng : nl_rng_global());
     s.sup = calloc((size_t)s.n, sizeof *s.sup);
     if (!s.sup) return nl_error_set(NL_ERR_OOM, "gradcache: out of memory");
     nl_status st = NL_OK;

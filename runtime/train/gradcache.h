@@ -46,7 +46,10 @@ extern _Thread_local uint64_t nl_gradcache_replay_salt;
  *      so the chunks' generation terms add up to the batch's token mean.
  * Dropout: when b->train, the step seed is one draw from b->rng (the global
  * generator when NULL) and chunk k uses nl_gradcache_chunk_rng(seed, k) in
- * both forwards (b->rng itself is not used by the forwards). The caller's
+ * both forwards (b->rng itself is not used by the forwards). With
+ * b->row_dropout the batch's row-keyed masks are used instead (each chunk
+ * keeps its rows' global indices, no draw from b->rng, seed 0 in out), so
+ * any chunk size gives the masks of the uncached pass. The caller's
  * grad mode is restored. chunk_rows < 1 is NL_ERR_ARG; B odd is the GCL
  * loss's NL_ERR_SHAPE. On error the gradients may be partly accumulated. */
 nl_status nl_gradcache_step(nl_notellm *m, const nl_notellm_batch *b, int64_t chunk_rows, nl_gradcache_out *out);

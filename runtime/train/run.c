@@ -20,9 +20,11 @@
 #include "autograd.h"
 #include "batch.h"
 #include "checkpoint.h"
+#include "gradcache.h"
 #include "image.h"
 #include "json.h"
 #include "notes.h"
+#include "op.h"
 #include "ops.h"
 #include "runtime.h"
 #include "tokenizer.h"
@@ -302,6 +304,8 @@ static nl_status convert(nl_run *r, const nl_pair_batch *pb, conv *v, bool train
                               .vreadout = r->mcfg.micl ? pb->visual_readout : NULL,
                               .img_slot = r->mcfg.visual_tokens ? pb->image_slot : NULL, .pixels = v->pixels,
                               .train = train, .rng = &r->rng};
+    /* training masks keyed by (step seed, row): the same with and without gradient caching */
+    if (train) v->b.row_dropout = true, v->b.dropout_seed = nl_rng_next(&r->rng);
     return NL_OK;
 }
 
@@ -315,71 +319,129 @@ static nl_prompt_kind inference_kind(const nl_run *r)
     return r->kind == NL_PROMPT_CATEGORY || r->kind == NL_PROMPT_HASHTAG ? NL_PROMPT_INFER : r->kind;
 }
 
-/* One chunk of notes -> rows of out (d floats each). */
-static nl_status embed_chunk(nl_run *r, const int64_t *notes, size_t rows, bool visual, float *out)
+void nl_run_batch_free(nl_run_batch *b)
 {
+    if (!b) return;
+    nl_tensor_release(b->ids_t);
+    nl_tensor_release(b->mask);
+    nl_tensor_release(b->labels);
+    nl_tensor_release(b->pixels);
+    free(b->ids);
+    free(b->pos);
+    free(b->n_tokens);
+    memset(b, 0, sizeof *b);
+}
+
+/* The prompt of note n under variant v: image-only empties the text fields
+ * (title, content, hashtags) and builds the same inference prompt. */
+static nl_status variant_prompt(nl_run *r, const nl_note *n, nl_run_variant v, nl_sample *s)
+{
+    nl_note empty = *n;
+    if (v == NL_RUN_IMAGE_ONLY) empty.title = empty.content = empty.p_title = empty.p_content = empty.p_topic = "";
+    return nl_prompt_build(&r->lopts.prompt, inference_kind(r), &empty, NULL, s);
+}
+
+nl_status nl_run_batch_notes(nl_run *r, const int64_t *notes, int64_t n, nl_run_variant v, nl_run_batch *out)
+{
+    if (!out) return nl_error_set(NL_ERR_ARG, "run batch: NULL out");
+    memset(out, 0, sizeof *out);
+    if (!r || !notes || n < 1) return nl_error_set(NL_ERR_ARG, "run batch: %lld notes (need at least 1)", (long long)n);
+    if ((unsigned)v > NL_RUN_IMAGE_ONLY) return nl_error_set(NL_ERR_ARG, "run batch: unknown variant %d", (int)v);
+    if (v != NL_RUN_FULL && !r->model->vit)
+        return nl_error_set(NL_ERR_ARG, "run batch: the %s variant needs a model with vision; method %s has none",
+                            v == NL_RUN_TEXT_ONLY ? "text-only" : "image-only", r->cfg.method);
+    size_t rows = (size_t)n;
     nl_sample *s = calloc(rows, sizeof *s);
-    int64_t *pos = calloc(3 * rows, sizeof *pos);
-    if (!s || !pos) {
-        free(s);
-        free(pos);
-        return nl_error_set(NL_ERR_OOM, "embed notes: out of memory");
-    }
-    nl_status st = NL_OK;
+    out->pos = calloc(3 * rows, sizeof *out->pos);
+    out->n_tokens = calloc(rows, sizeof *out->n_tokens);
+    nl_status st = s && out->pos && out->n_tokens ? NL_OK : nl_error_set(NL_ERR_OOM, "run batch: out of memory");
     size_t T = 1;
     for (size_t i = 0; i < rows && st == NL_OK; i++) {
-        const nl_note *n = nl_notes_get(r->notes, (size_t)notes[i]);
-        if (!n) st = nl_error_set(NL_ERR_ARG, "embed notes: no note %lld", (long long)notes[i]);
-        else st = nl_prompt_build(&r->lopts.prompt, inference_kind(r), n, NULL, &s[i]);
+        const nl_note *note = notes[i] >= 0 ? nl_notes_get(r->notes, (size_t)notes[i]) : NULL;
+        if (!note)
+            st = nl_error_set(NL_ERR_ARG, "run batch: no note %lld (the dataset has %zu)", (long long)notes[i],
+                              nl_notes_count(r->notes));
+        else st = variant_prompt(r, note, v, &s[i]);
         if (st == NL_OK && s[i].n > T) T = s[i].n;
     }
     int32_t pad = nl_tok_token_to_id(r->tok, "[PAD]");
-    int32_t *ids = st == NL_OK ? malloc(rows * T * sizeof *ids) : NULL;
-    uint8_t *mask = st == NL_OK ? calloc(rows * T, 1) : NULL;
-    if (st == NL_OK && (!ids || !mask)) st = nl_error_set(NL_ERR_OOM, "embed notes: out of memory");
-    for (size_t i = 0; i < rows && st == NL_OK; i++) {
-        for (size_t t = 0; t < T; t++) ids[i * T + t] = t < s[i].n ? s[i].ids[t] : pad;
-        memset(mask + i * T, 1, s[i].n);
-        pos[i] = s[i].text_readout, pos[rows + i] = s[i].visual_readout, pos[2 * rows + i] = s[i].image_slot;
-    }
-    conv v = {0};
-    const int64_t sh[2] = {(int64_t)rows, (int64_t)T};
-    if (st == NL_OK) st = nl_tensor_from_host(&v.ids, NL_I64, 2, sh, ids, NL_I32, NL_CPU_DEVICE);
-    if (st == NL_OK) st = nl_tensor_from_host(&v.mask, NL_U8, 2, sh, mask, NL_U8, NL_CPU_DEVICE);
-    if (st == NL_OK && r->model->vit) st = load_pixels(r, notes, rows, &v);
-    nl_notellm_out o = {0};
+    uint8_t *mask = NULL;
     if (st == NL_OK) {
-        nl_notellm_batch b = {.ids = v.ids, .mask = v.mask, .readout = pos, .vreadout = r->mcfg.micl ? pos + rows : NULL,
-                              .img_slot = r->mcfg.visual_tokens ? pos + 2 * rows : NULL, .pixels = v.pixels};
-        bool grad = nl_grad_set_enabled(false);
-        st = nl_notellm_embed(&o, r->model, &b, NULL);
-        nl_grad_set_enabled(grad);
+        out->ids = malloc(rows * T * sizeof *out->ids);
+        mask = calloc(rows * T, 1);
+        if (!out->ids || !mask) st = nl_error_set(NL_ERR_OOM, "run batch: out of memory");
     }
+    for (size_t i = 0; i < rows && st == NL_OK; i++) {
+        for (size_t t = 0; t < T; t++) out->ids[i * T + t] = t < s[i].n ? s[i].ids[t] : pad;
+        memset(mask + i * T, 1, s[i].n);
+        out->n_tokens[i] = (int64_t)s[i].n;
+        out->pos[i] = s[i].text_readout, out->pos[rows + i] = s[i].visual_readout;
+        out->pos[2 * rows + i] = s[i].image_slot;
+    }
+    const int64_t sh[2] = {(int64_t)rows, (int64_t)T};
+    if (st == NL_OK) st = nl_tensor_from_host(&out->ids_t, NL_I64, 2, sh, out->ids, NL_I32, NL_CPU_DEVICE);
+    if (st == NL_OK) st = nl_tensor_from_host(&out->mask, NL_U8, 2, sh, mask, NL_U8, NL_CPU_DEVICE);
+    /* the composite insists on labels with CSFT even when only embedding: none supervised */
+    if (st == NL_OK && r->mcfg.csft) st = nl_tensor_full(&out->labels, NL_I64, 2, sh, -100, NL_CPU_DEVICE);
+    if (st == NL_OK && r->model->vit && v != NL_RUN_TEXT_ONLY) {
+        conv c = {0};
+        st = load_pixels(r, notes, rows, &c);
+        out->pixels = c.pixels, out->zeroed = c.zeroed;
+        r->images_zeroed += c.zeroed;
+    } else if (st == NL_OK && r->model->vit) {
+        int64_t S = r->pre.size;
+        st = nl_tensor_zeros(&out->pixels, NL_F32, 4, (const int64_t[]){(int64_t)rows, 3, S, S}, NL_CPU_DEVICE);
+    }
+    for (size_t i = 0; s && i < rows; i++) nl_sample_free(&s[i]);
+    free(s);
+    free(mask);
+    if (st != NL_OK) {
+        nl_run_batch_free(out);
+        return st;
+    }
+    out->rows = (int64_t)rows, out->T = (int64_t)T;
+    out->b = (nl_notellm_batch){.ids = out->ids_t, .mask = out->mask, .labels = out->labels, .readout = out->pos,
+                                .vreadout = r->mcfg.micl ? out->pos + rows : NULL,
+                                .img_slot = r->mcfg.visual_tokens ? out->pos + 2 * rows : NULL,
+                                .pixels = out->pixels};
+    return NL_OK;
+}
+
+/* One chunk of notes -> rows of out (d floats each). */
+static nl_status embed_chunk(nl_run *r, const int64_t *notes, size_t rows, bool visual, nl_run_variant v, float *out)
+{
+    nl_run_batch rb;
+    NL_TRY(nl_run_batch_notes(r, notes, (int64_t)rows, v, &rb));
+    nl_notellm_out o = {0};
+    bool grad = nl_grad_set_enabled(false);
+    nl_status st = nl_notellm_embed(&o, r->model, &rb.b, NULL);
+    nl_grad_set_enabled(grad);
     if (st == NL_OK && visual && !o.e_v)
         st = nl_error_set(NL_ERR_ARG, "embed notes: method %s has no visual (mICL) embedding", r->cfg.method);
     if (st == NL_OK) st = nl_tensor_to_host(visual ? o.e_v : o.e, out, NL_F32);
-    r->images_zeroed += v.zeroed;
     nl_notellm_out_clear(&o);
-    conv_free(&v);
-    for (size_t i = 0; i < rows; i++) nl_sample_free(&s[i]);
-    free(s);
-    free(pos);
-    free(ids);
-    free(mask);
+    nl_run_batch_free(&rb);
     return st;
 }
 
-nl_status nl_run_embed(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual, float *out)
+nl_status nl_run_embed_variant(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual,
+                               nl_run_variant v, float *out)
 {
     if (n < 0 || batch < 1) return nl_error_set(NL_ERR_ARG, "embed notes: %lld notes in batches of %lld", (long long)n,
                                                 (long long)batch);
+    if (!r || (n > 0 && (!notes || !out))) return nl_error_set(NL_ERR_ARG, "embed notes: NULL run, notes or output");
     int64_t d = r->model->head->d;
     for (int64_t i = 0; i < n; i += batch) {
         NL_TRY(nl_interrupt_poll());
         int64_t rows = n - i < batch ? n - i : batch;
-        NL_TRY(embed_chunk(r, notes + i, (size_t)rows, visual, out + i * d));
+        NL_TRY(embed_chunk(r, notes + i, (size_t)rows, visual, v, out + i * d));
     }
     return NL_OK;
+}
+
+nl_status nl_run_embed(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual, float *out)
+{
+    return nl_run_embed_variant(r, notes, n, batch, visual, NL_RUN_FULL, out);
 }
 
 const nl_notes *nl_run_notes(const nl_run *r) { return r->notes; }
@@ -430,6 +492,47 @@ static double scalar_of(nl_tensor *t)
     return v;
 }
 
+/* The loss parts (loss, l_cl, l_v, l_gen) of one micro-batch, and its
+ * gradients accumulated into .grad: one graph with the loss scaled by 1/ga
+ * (no backward when the loss is not finite), or gradient caching when
+ * grad_cache_chunk > 0 (unscaled; the step scales the sum). */
+static nl_status micro_step(nl_run *r, const nl_notellm_batch *b, int64_t ga, double part[4])
+{
+    nl_status st;
+    if (r->cfg.grad_cache_chunk > 0) {
+        nl_gradcache_out go;
+        st = nl_gradcache_step(r->model, b, r->cfg.grad_cache_chunk, &go);
+        if (st == NL_OK) part[0] = go.loss, part[1] = go.l_cl, part[2] = go.l_v, part[3] = go.l_gen;
+        nl_gradcache_out_clear(&go);
+        return st;
+    }
+    nl_notellm_out o = {0};
+    nl_tensor *scaled = NULL;
+    st = nl_notellm_loss(&o, r->model, b);
+    if (st == NL_OK) part[0] = scalar_of(o.loss), part[1] = o.l_cl, part[2] = o.l_v, part[3] = o.l_gen;
+    if (st == NL_OK && isfinite(part[0])) {
+        st = ga > 1 ? nl_scale(&scaled, o.loss, 1.0 / (double)ga, 0.0) : NL_OK;
+        if (st == NL_OK) st = nl_backward(scaled ? scaled : o.loss, NULL, false);
+    }
+    nl_tensor_release(scaled);
+    nl_notellm_out_clear(&o);
+    return st;
+}
+
+/* Every trainable gradient *= f, in place (gradients are exclusively owned
+ * contiguous tensors, as nl_clip_grad_norm relies on too). */
+static nl_status scale_grads(nl_run *r, double f)
+{
+    for (int i = 0; i < r->n_trainable; i++) {
+        nl_tensor *g = r->trainable[i]->grad;
+        if (!g) continue;
+        nl_tensor *in[1] = {g};
+        nl_op_args a = {.op = NL_OP_SCALE, .n_in = 1, .in = in, .n_out = 1, .out = {g}, .p = {.f = {f, 0}}};
+        NL_TRY(nl_dispatch(&a));
+    }
+    return NL_OK;
+}
+
 nl_status nl_run_step(nl_run *r, nl_run_metrics *m)
 {
     NL_TRY(nl_interrupt_poll());
@@ -448,15 +551,14 @@ nl_status nl_run_step(nl_run *r, nl_run_metrics *m)
     for (int64_t k = 0; k < ga && st == NL_OK; k++) {
         nl_pair_batch pb = {0};
         conv v = {0};
-        nl_notellm_out o = {0};
-        nl_tensor *scaled = NULL;
+        double o[4] = {0};
         st = nl_pair_loader_next(r->train, &pb);
         if (st == NL_OK) st = convert(r, &pb, &v, true);
-        if (st == NL_OK) st = nl_notellm_loss(&o, r->model, &v.b);
+        if (st == NL_OK) st = micro_step(r, &v.b, ga, o);
         if (st == NL_OK) {
-            double l = scalar_of(o.loss);
-            acc.loss += l / (double)ga, acc.l_cl += o.l_cl / (double)ga;
-            acc.l_v += o.l_v / (double)ga, acc.l_gen += o.l_gen / (double)ga;
+            double l = o[0];
+            acc.loss += l / (double)ga, acc.l_cl += o[1] / (double)ga;
+            acc.l_v += o[2] / (double)ga, acc.l_gen += o[3] / (double)ga;
             acc.notes += (int64_t)pb.rows;
             acc.images_zeroed += v.zeroed;
             acc.epoch = (int64_t)pb.epoch;
@@ -468,16 +570,13 @@ nl_status nl_run_step(nl_run *r, nl_run_metrics *m)
                                       l, p)
                        : nl_error_set(NL_ERR_STATE, "run step %lld: loss is %g (l_cl %g, l_v %g, l_gen %g); the "
                                       "step was skipped (weights unchanged); HINT: lower lr", (long long)r->step + 1,
-                                      l, o.l_cl, o.l_v, o.l_gen);
+                                      l, o[1], o[2], o[3]);
             }
         }
-        if (st == NL_OK) st = ga > 1 ? nl_scale(&scaled, o.loss, 1.0 / (double)ga, 0.0) : NL_OK;
-        if (st == NL_OK) st = nl_backward(scaled ? scaled : o.loss, NULL, false);
-        nl_tensor_release(scaled);
-        nl_notellm_out_clear(&o);
         conv_free(&v);
         nl_pair_batch_free(&pb);
     }
+    if (st == NL_OK && r->cfg.grad_cache_chunk > 0 && ga > 1) st = scale_grads(r, 1.0 / (double)ga);
     double norm = 0;
     if (st == NL_OK) st = nl_clip_grad_norm(r->n_trainable, r->trainable, 0.0, &norm);
     if (st == NL_OK && !isfinite(norm)) {

@@ -24,7 +24,7 @@
  *   initialised tiny models need a much larger step), betas 0.9/0.999,
  *   eps 1e-8, weight decay 0.001 (applied to every trainable tensor, tau
  *   included, as upstream), warm-up 10 % then linear decay to 0, clip 1.0,
- *   1 epoch, P = 8 pairs per batch, grad_accum 1, topic_rate 0.4,
+ *   1 epoch, P = 8 pairs per batch, grad_accum 1, grad_cache_chunk 0 (off), topic_rate 0.4,
  *   alpha 0.01, w_t 9, w_v 1, Q-Former dropout 0.1, d 64, max_note_tokens 140, seed 42. */
 typedef struct nl_run_config {
     /* "notellm"          NoteLLM: GCL + CSFT (category/hashtag mix)
@@ -63,6 +63,9 @@ typedef struct nl_run_config {
     int64_t max_steps;                /* optimizer steps; 0: epochs x batches / grad_accum */
     int64_t pairs_per_batch;          /* P: a micro-batch holds 2P notes */
     int64_t grad_accum;               /* micro-batches per optimizer step */
+    int64_t grad_cache_chunk;         /* gradient caching (gradcache.h): notes per re-run chunk, so the
+                                       * graph holds at most this many notes; 0 = off (one graph per
+                                       * micro-batch). Same gradients either way (row-keyed dropout). */
     double clip;                      /* global grad-norm clip; <= 0: off */
 
     /* Method */
@@ -178,6 +181,36 @@ const nl_notes *nl_run_notes(const nl_run *r); /* the run's dataset (borrowed) *
  * mICL visual embeddings, when visual (NL_ERR_ARG for a method without
  * them). Unreadable images become the zero image (counted as in training). */
 nl_status nl_run_embed(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual, float *out);         /* the composite's named parameters (borrowed) */
+
+/* ---- inference batches for the probes (method §5) ---------------------------- */
+
+/* How the notes are shown to the model (method §5.1): full = image + text;
+ * text-only = the zero image (after normalisation; placeholder and visual
+ * tokens kept); image-only = title, content and hashtags emptied, the same
+ * inference prompt built around empty fields. */
+typedef enum nl_run_variant { NL_RUN_FULL = 0, NL_RUN_TEXT_ONLY = 1, NL_RUN_IMAGE_ONLY = 2 } nl_run_variant;
+
+/* One eval batch of dataset notes, as nl_run_embed reads them. */
+typedef struct nl_run_batch {
+    nl_notellm_batch b;        /* over the tensors below; train false */
+    int64_t rows, T;           /* notes, padded prompt length (right padding with [PAD]) */
+    int32_t *ids;              /* [rows*T] prompt ids */
+    int64_t *n_tokens;         /* [rows] real tokens of each prompt */
+    int64_t *pos;              /* [3*rows]: text read-outs, visual read-outs, <IMG> slots (prompt positions) */
+    nl_tensor *ids_t, *mask, *labels, *pixels; /* labels: all -100, only with CSFT (the composite wants them) */
+    int64_t zeroed;            /* images replaced by the zero image (missing/undecodable; not text-only's) */
+} nl_run_batch;
+
+/* Build the batch of notes[0..n) (n >= 1) under variant v. Notes laid out
+ * [firsts; seconds] give the pair layout of the contrastive loss. A note
+ * index outside the dataset is NL_ERR_ARG; so is text-only or image-only for
+ * a model without vision. */
+nl_status nl_run_batch_notes(nl_run *r, const int64_t *notes, int64_t n, nl_run_variant v, nl_run_batch *out);
+void nl_run_batch_free(nl_run_batch *b); /* NULL allowed; zeroes *b */
+/* nl_run_embed under a variant (nl_run_embed is NL_RUN_FULL). */
+nl_status nl_run_embed_variant(nl_run *r, const int64_t *notes, int64_t n, int64_t batch, bool visual,
+                               nl_run_variant v, float *out);
+
 const nl_tokenizer *nl_run_tokenizer(const nl_run *r);
 int64_t nl_run_steps_done(const nl_run *r);
 int64_t nl_run_total_steps(const nl_run *r);

@@ -27,6 +27,7 @@ void nl_run_config_defaults(nl_run_config *c)
     c->freeze_vision = true;
     c->lr = 1e-4, c->beta1 = 0.9, c->beta2 = 0.999, c->eps = 1e-8, c->weight_decay = 0.001;
     c->warmup_ratio = 0.1, c->epochs = 1, c->max_steps = 0, c->pairs_per_batch = 8, c->grad_accum = 1;
+    c->grad_cache_chunk = 0;
     c->clip = 1.0;
     c->qformer_dropout = 0.1;
     c->topic_rate = 0.4, c->alpha = 0.01, c->w_t = 9.0, c->w_v = 1.0, c->dim = 64, c->max_note_tokens = 140;
@@ -110,7 +111,7 @@ static const knob top_knobs[] = {
     {S(llm_dir)}, {S(vision_dir)}, {S(qformer_dir)}, {S(projector)}, {B(freeze_vision)},
     {D(lr, 0, 10)}, {D(beta1, 0, 0.999999)}, {D(beta2, 0, 0.999999999)}, {D(eps, 0, 1)},
     {D(weight_decay, 0, 10)}, {D(warmup_ratio, 0, 1)}, {I(epochs, 0, 1e9)}, {I(max_steps, 0, 1e12)},
-    {I(pairs_per_batch, 1, 1e6)}, {I(grad_accum, 1, 1e6)}, {D(clip, -1, 1e12)},
+    {I(pairs_per_batch, 1, 1e6)}, {I(grad_accum, 1, 1e6)}, {I(grad_cache_chunk, 0, 1e6)}, {D(clip, -1, 1e12)},
     {D(topic_rate, 0, 1)}, {D(qformer_dropout, 0, 0.99)}, {D(alpha, 0, 1e6)}, {D(w_t, 0, 1e6)}, {D(w_v, 0, 1e6)}, {I(dim, 1, 1e6)},
     {I(max_note_tokens, 1, 1e6)}, {I(image_size, 0, 1e5)}, {I(bucket_batches, 0, 1e6)},
     {I(eval_every, 0, 1e12)}, {I(eval_batches, 1, 1e9)}, {I(save_every, 0, 1e12)}, {I(log_every, 1, 1e12)},
@@ -304,6 +305,9 @@ nl_status nl_run_config_validate(const nl_run_config *c)
                             c->beta1, c->beta2, c->eps);
     if (c->pairs_per_batch < 1 || c->grad_accum < 1 || c->dim < 1 || c->max_note_tokens < 1)
         return nl_error_set(NL_ERR_ARG, "run config: pairs_per_batch, grad_accum, dim and max_note_tokens must be >= 1");
+    if (c->grad_cache_chunk < 0)
+        return nl_error_set(NL_ERR_ARG, "run config: grad_cache_chunk must be >= 0 (0 = off), got %lld",
+                            (long long)c->grad_cache_chunk);
     if (mc.micl && !(c->w_t > 0 && c->w_v > 0))
         return nl_error_set(NL_ERR_ARG, "run config: mICL weights must be positive (w_t %g, w_v %g)", c->w_t, c->w_v);
     if (c->llm.hidden_size % c->llm.num_heads != 0 && c->llm.head_dim * c->llm.num_heads == 0)

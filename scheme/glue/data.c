@@ -248,7 +248,7 @@ static SCM loader_next(SCM obj)
 #undef FUNC_NAME
 
 #define FUNC_NAME "generate-notes"
-static SCM generate_notes(SCM dir, SCM items, SCM seed, SCM lang, SCM image_size, SCM overwrite)
+static SCM generate_notes(SCM dir, SCM items, SCM seed, SCM lang, SCM image_size, SCM overwrite, SCM distractors)
 {
     nl_synth_opts o;
     nl_synth_defaults(&o);
@@ -256,6 +256,7 @@ static SCM generate_notes(SCM dir, SCM items, SCM seed, SCM lang, SCM image_size
     o.seed = (uint64_t)nl_scm_to_i64(seed, 3, FUNC_NAME);
     o.image_size = (int)nl_scm_to_i64(image_size, 5, FUNC_NAME);
     o.overwrite = scm_is_true(overwrite);
+    o.distractor_items = nl_scm_to_i64(distractors, 7, FUNC_NAME);
     nl_synth_stats st;
     scm_dynwind_begin(0);
     o.lang = nl_scm_dynwind_utf8(lang, 4, FUNC_NAME);
@@ -293,8 +294,8 @@ void nl_scm_init_data(void)
         {"%nl-make-pair-loader", 3, 0, 0, (scm_t_subr)make_pair_loader,
          "A pair loader over DS with TOK; ARGS = (list P seed kind topic-rate lang max-note-tokens)."},
         {"%nl-pair-loader-next!", 1, 0, 0, (scm_t_subr)loader_next, "The next batch of LOADER as an alist of tensors."},
-        {"%nl-generate-notes", 6, 0, 0, (scm_t_subr)generate_notes,
-         "Write the synthetic benchmark to DIR: ITEMS, SEED, LANG, IMAGE-SIZE, OVERWRITE; returns counts."},
+        {"%nl-generate-notes", 7, 0, 0, (scm_t_subr)generate_notes,
+         "Write the synthetic benchmark to DIR: ITEMS, SEED, LANG, IMAGE-SIZE, OVERWRITE, DISTRACTORS; returns counts."},
     };
     NL_SCM_DEFINE_ALL(procs);
 }

@@ -48,6 +48,7 @@ void nl_scm_init_data(void);
 void nl_scm_init_run(void);
 void nl_scm_init_plot(void);
 void nl_scm_init_eval(void);
+void nl_scm_init_probe(void);
 
 /* ---- errors (error.c) ----------------------------------------------------- */
 /* Raise the exception for a failed status (key per status, message from

@@ -33,4 +33,5 @@ void nl_guile_init(void)
     nl_scm_init_run();
     nl_scm_init_plot();
     nl_scm_init_eval();
+    nl_scm_init_probe();
 }

@@ -57,10 +57,11 @@ static SCM memory_stats(void)
 {
     nl_mem_stats s;
     nl_host_mem_stats(&s);
-    return scm_list_4(scm_cons(scm_from_utf8_symbol("live-bytes"), scm_from_size_t(s.live_bytes)),
+    return scm_list_5(scm_cons(scm_from_utf8_symbol("live-bytes"), scm_from_size_t(s.live_bytes)),
                       scm_cons(scm_from_utf8_symbol("peak-bytes"), scm_from_size_t(s.peak_bytes)),
                       scm_cons(scm_from_utf8_symbol("allocs"), scm_from_size_t(s.n_allocs)),
-                      scm_cons(scm_from_utf8_symbol("frees"), scm_from_size_t(s.n_frees)));
+                      scm_cons(scm_from_utf8_symbol("frees"), scm_from_size_t(s.n_frees)),
+                      scm_cons(scm_from_utf8_symbol("cached-bytes"), scm_from_size_t(s.cached_bytes)));
 }
 
 static SCM reset_peak_memory_x(void)

@@ -129,11 +129,12 @@ prompt)."
 
 ;;; ---- the synthetic benchmark ------------------------------------------------------
 
-(define* (generate-notes dir #:key (items 2000) (seed 7) (lang 'en) (image-size 64) (overwrite #f))
+(define* (generate-notes dir #:key (items 2000) (seed 7) (lang 'en) (image-size 64) (overwrite #f)
+                         (distractors 200))
   "Write the synthetic benchmark to DIR (created): ITEMS latent items, each
 text-linked, image-linked or both, their notes with hashtags and two-level
 categories in LANG ('en or 'zh), IMAGE-SIZE px PNG images without
 extension, co-occurrence pairs per method §1.3, the paper's test splits and
-per-modality ones, and dataset.json. Deterministic for SEED. Returns the
-counts."
-  (%nl-generate-notes dir items seed lang image-size overwrite))
+per-modality ones, and dataset.json; DISTRACTORS further items whose notes
+only pad the test pool. Deterministic for SEED. Returns the counts."
+  (%nl-generate-notes dir items seed lang image-size overwrite distractors))

@@ -121,9 +121,9 @@ every form succeeded."
 
 (define (meta-mem)
   (let ((s (memory-stats)))
-    (format #t ";; host tensors: ~a live, ~a peak, ~a allocations, ~a frees~%"
+    (format #t ";; host tensors: ~a live, ~a peak, ~a allocations, ~a frees; ~a cached for reuse~%"
             (format-bytes (assq-ref s 'live-bytes)) (format-bytes (assq-ref s 'peak-bytes))
-            (assq-ref s 'allocs) (assq-ref s 'frees))
+            (assq-ref s 'allocs) (assq-ref s 'frees) (format-bytes (assq-ref s 'cached-bytes)))
     #t))
 
 (define (meta-device rest)

@@ -508,7 +508,8 @@ initialisation; the same seed and thread count give the same results."
   (%nl-set-seed! seed))
 
 (define (memory-stats)
-  "Host memory accounting as an alist: live-bytes, peak-bytes, allocs, frees."
+  "Host memory accounting as an alist: live-bytes, peak-bytes, allocs, frees,
+and cached-bytes (freed buffers the allocator keeps for reuse; not live)."
   (%nl-memory-stats))
 
 (define (reset-peak-memory!)

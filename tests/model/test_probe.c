@@ -2,8 +2,9 @@
  * NoteLLM-2 composites: the probed forward equals the plain one, masses are
  * a partition of each attention row, a uniform-attention model gives the
  * image share NQ/(t+1), saliency I_l and S_v/S_t/S_o match a direct
- * computation and method §5.2's relations, the model's gradients survive the
- * probe, the ablation cosines, and the bad inputs. */
+ * computation and method §5.2's relations, the pre-softmax variant matches
+ * the softmax backward of the post-softmax gradient, the model's gradients
+ * survive the probe, the ablation cosines, and the bad inputs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,107 @@ out:
     nl_notellm_free(m);
 }
 
+/* Pre-softmax saliency (the upstream LLaMA variant): the recorded scores S
+ * give back the probabilities (softmax(S) = A), their gradient is the
+ * softmax backward of the post-softmax one, dL/dS = A ⊙ (G - Σ_k A G), and
+ * the probe's I_l = |Σ_h S ⊙ dL/dS| is computed from that analytic gradient
+ * (masked keys: -inf × 0 = NaN -> 0). */
+static void test_saliency_pre(void)
+{
+    const char *what = "saliency (pre-softmax)";
+    nl_notellm *m = tiny_notellm2(false);
+    if (!m) return;
+    batch_data d;
+    make_batch(&d, true);
+    nl_probe_sal_result r;
+    h_expect_error(nl_probe_saliency_ex(&r, m, &d.b, &(nl_probe_sal_opts){.at = (nl_probe_sal_at)7}), NL_ERR_ARG,
+                   "unknown saliency variant");
+    h_expect_error(nl_probe_saliency_ex(&r, m, &d.b, &(nl_probe_sal_opts){.loss = (nl_probe_sal_loss)7}), NL_ERR_ARG,
+                   "unknown saliency loss");
+    if (h_ok(nl_probe_saliency_ex(&r, m, &d.b, &(nl_probe_sal_opts){.loss = NL_PROBE_LOSS_NEG_COS}), "-cos saliency")) {
+        /* the loss against an independent forward: mean over pairs of -e_i·e_{i+P}, in double */
+        nl_notellm_out o0;
+        if (h_ok(nl_notellm_embed(&o0, m, &d.b, NULL), "plain embed")) {
+            double *e = h_values(o0.e), want = 0;
+            int64_t dim = o0.e->shape[1];
+            for (int i = 0; i < P; i++)
+                for (int64_t k = 0; k < dim; k++) want -= e[i * dim + k] * e[(i + P) * dim + k] / P;
+            h_check(fabs(want - r.loss) < 1e-6, "-cos saliency: loss %.6f is the mean -cos %.6f", r.loss, want);
+            free(e);
+            nl_notellm_out_clear(&o0);
+        }
+        nl_probe_sal_free(&r);
+    }
+    if (!h_ok(nl_probe_saliency_ex(&r, m, &d.b, &(nl_probe_sal_opts){.at = NL_PROBE_PRE_SOFTMAX}), what)) goto out;
+    nl_attn_probe pr;
+    nl_attn_probe_init(&pr, NL);
+    h_ok(nl_attn_probe_want_scores(&pr), "want scores");
+    bool er = m->llm->embed->requires_grad;
+    m->llm->embed->requires_grad = true;
+    nl_notellm_out o;
+    nl_tensor *loss = NULL;
+    if (h_ok(nl_notellm_embed(&o, m, &d.b, &pr), "direct embed") && h_ok(nl_gcl_loss(&loss, o.e, m->head->tau), "L_cl") &&
+        h_ok(nl_backward(loss, NULL, false), "direct backward")) {
+        double e_soft = 0, e_grad = 0, g_scale = 0, e_sal = 0, s_scale = 0;
+        bool recorded = true;
+        for (int l = 0; l < NL; l++) {
+            recorded = recorded && pr.scores[l] && pr.scores[l]->grad && pr.probs[l]->grad;
+            if (!recorded) break;
+            double *sc = h_values(pr.scores[l]), *gs = h_values(pr.scores[l]->grad);
+            double *a = h_values(pr.probs[l]), *g = h_values(pr.probs[l]->grad);
+            double *ga = malloc(sizeof *ga * (size_t)B * NH * T2 * T2);
+            for (int b = 0; b < B; b++)
+                for (int h = 0; h < NH; h++)
+                    for (int i = 0; i < T2; i++) {
+                        size_t row = (((size_t)b * NH + h) * T2 + i) * T2;
+                        double mx = -INFINITY, z = 0, dot = 0;
+                        for (int j = 0; j < T2; j++) mx = fmax(mx, sc[row + j]);
+                        for (int j = 0; j < T2; j++) z += exp(sc[row + j] - mx);
+                        for (int j = 0; j < T2; j++) dot += a[row + j] * g[row + j];
+                        for (int j = 0; j < T2; j++) {
+                            e_soft = fmax(e_soft, fabs(exp(sc[row + j] - mx) / z - a[row + j]));
+                            ga[row + j] = a[row + j] * (g[row + j] - dot);
+                            e_grad = fmax(e_grad, fabs(ga[row + j] - gs[row + j]));
+                            g_scale = fmax(g_scale, fabs(ga[row + j]));
+                        }
+                    }
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < T2; i++)
+                    for (int j = 0; j < T2; j++) {
+                        double v = 0;
+                        for (int h = 0; h < NH; h++) {
+                            size_t k = (((size_t)b * NH + h) * T2 + i) * T2 + j;
+                            v += sc[k] * ga[k];
+                        }
+                        double want = i == j || isnan(v) ? 0 : fabs(v);
+                        double got = r.sal[(((size_t)l * B + b) * T2 + i) * T2 + j];
+                        e_sal = fmax(e_sal, fabs(got - want));
+                        s_scale = fmax(s_scale, want);
+                    }
+            free(sc), free(gs), free(a), free(g), free(ga);
+        }
+        h_check(recorded, "%s: every layer records scores with a gradient", what);
+        h_check(e_soft < 1e-6, "%s: softmax of the recorded scores is the attention (worst %.2g)", what, e_soft);
+        h_check(g_scale > 0 && e_grad <= 1e-5 * g_scale, "%s: dL/dS = A (G - sum A G) (worst %.2g of %.2g)", what,
+                e_grad, g_scale);
+        h_check(s_scale > 0 && e_sal <= 1e-4 * s_scale, "%s: I_l = |sum_h S dL/dS| (worst %.2g of %.2g)", what, e_sal,
+                s_scale);
+        nl_notellm_out_clear(&o);
+    }
+    nl_tensor_release(loss);
+    nl_attn_probe_free(&pr);
+    m->llm->embed->requires_grad = er;
+    nl_params ps;
+    if (h_ok(nl_notellm_params(m, &ps), "params")) {
+        for (int i = 0; i < ps.n; i++) nl_zero_grad(ps.v[i].t);
+        nl_params_free(&ps);
+    }
+    nl_probe_sal_free(&r);
+out:
+    free_batch(&d);
+    nl_notellm_free(m);
+}
+
 /* ---- modality ablation ---------------------------------------------------------- */
 
 static void test_ablation(void)
@@ -499,6 +601,7 @@ int main(void)
     test_uniform();
     test_saliency(true);
     test_saliency(false);
+    test_saliency_pre();
     test_ablation();
     test_errors();
     return h_finish();

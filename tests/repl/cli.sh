@@ -47,6 +47,8 @@ expect_status "train: a missing configuration exits 1" 1 nl train "$tmp/none.jso
 expect_err "train: names the missing file" "cannot open $tmp/none.json" nl train "$tmp/none.json"
 expect_status "train without arguments is a usage error" 2 nl train
 expect_status "eval: a missing checkpoint exits 1" 1 nl eval "$tmp/no-checkpoint"
+expect_status "eval: three directories are a usage error" 2 nl eval "$tmp/a" "$tmp/b" "$tmp/c"
+expect_out "eval --help lists --json and --plot" "--plot FILE" nl eval --help
 
 out=$(LC_ALL=C LANG= nl -c '(display "λ→x")')
 check "UTF-8 output under LC_ALL=C" test "$out" = "λ→x"

@@ -30,3 +30,16 @@ finish() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
 }
+# png_size FILE: "WIDTH HEIGHT" from the PNG's IHDR chunk.
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{ print $1*16777216 + $2*65536 + $3*256 + $4, $5*16777216 + $6*65536 + $7*256 + $8 }'; }
+# check_png NAME FILE [W H]: FILE decodes with notellm's image reader and,
+# when given, is W x H pixels.
+check_png() {
+  name=$1 file=$2
+  if nl -c "(use-modules (notellm)) (load-image \"$file\")" >/dev/null 2>&1 &&
+     { [ $# -lt 4 ] || [ "$(png_size "$file")" = "$3 $4" ]; }; then
+    check "$name" true
+  else
+    echo "     $file: size $(png_size "$file" 2>/dev/null), want ${3:-any} ${4:-}"; check "$name" false
+  fi
+}

@@ -1,5 +1,5 @@
 ## tests/unit/local.mk — C unit tests of the runtime core (no Guile).
-UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_prompt tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_run tests/unit/test_losses tests/unit/test_recall tests/unit/test_gradcache tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image
+UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_prompt tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_run tests/unit/test_losses tests/unit/test_recall tests/unit/test_gradcache tests/unit/test_run_gradcache tests/unit/test_alloc tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image tests/unit/test_embfile tests/unit/test_textmetrics
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_tensor_SOURCES = tests/unit/test_tensor.c
@@ -37,6 +37,10 @@ tests_unit_test_recall_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
 tests_unit_test_recall_LDADD = tests/ops/libharness.la libnotellm.la $(BLAS_LIBS) -lm
 tests_unit_test_gradcache_SOURCES = tests/unit/test_gradcache.c
 tests_unit_test_gradcache_LDADD = tests/ops/libharness.la libnotellm.la -lm
+tests_unit_test_run_gradcache_SOURCES = tests/unit/test_run_gradcache.c
+tests_unit_test_run_gradcache_LDADD = tests/ops/libharness.la libnotellm.la -lm
+tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
+tests_unit_test_alloc_LDADD = tests/ops/libharness.la libnotellm.la -lpthread -lm
 tests_unit_test_image_SOURCES = tests/unit/test_image.c
 tests_unit_test_image_LDADD = tests/ops/libharness.la libnotellm.la -lm
 EXTRA_DIST += tests/ref/make_image_fixtures.py tests/fixtures/images/alpha.webp \
@@ -52,3 +56,10 @@ EXTRA_DIST += tests/ref/make_image_fixtures.py tests/fixtures/images/alpha.webp 
   tests/fixtures/images/rgb16.png tests/fixtures/images/rgb8-adam7.png \
   tests/fixtures/images/rgb8.png tests/fixtures/images/rgba16.png tests/fixtures/images/rgba8.png \
   tests/fixtures/images/sniff-noext tests/fixtures/images/tall.png
+tests_unit_test_embfile_SOURCES = tests/unit/test_embfile.c
+tests_unit_test_embfile_LDADD = tests/ops/libharness.la libnotellm.la -lm
+EXTRA_DIST += tests/ref/make_npy_fixtures.py tests/fixtures/npy/emb.npy tests/fixtures/npy/emb.ids.txt \
+  tests/fixtures/npy/fortran.npy tests/fixtures/npy/f64.npy tests/fixtures/npy/bigendian.npy \
+  tests/fixtures/npy/vector.npy
+tests_unit_test_textmetrics_SOURCES = tests/unit/test_textmetrics.c
+tests_unit_test_textmetrics_LDADD = tests/ops/libharness.la libnotellm.la -lm

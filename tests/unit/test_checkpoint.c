@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "checkpoint.h"
 #include "harness.h"
 
@@ -544,6 +545,20 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
     return remove(path);
 }
 
+/* nl_ensure_dir creates missing parents (run directories such as
+ * out/runs/NAME) and says so when a plain file is in the way. */
+static void test_ensure_dir(void)
+{
+    struct stat st;
+    h_check(nl_ensure_dir(at("p/q//r/")) == NL_OK && stat(at("p/q/r"), &st) == 0 && S_ISDIR(st.st_mode),
+            "nested directories are created");
+    h_check(nl_ensure_dir(at("p/q/r")) == NL_OK, "an existing directory is fine");
+    FILE *f = fopen(at("p/file"), "w");
+    if (f) fclose(f);
+    h_check(nl_ensure_dir(at("p/file/sub")) == NL_ERR_IO && msg_has("p/file/sub") && msg_has("in the way"),
+            "a file in the path is an I/O error naming the path");
+}
+
 int main(void)
 {
     h_init("checkpoint");
@@ -555,6 +570,7 @@ int main(void)
     test_bad_inputs();
     test_optim_mismatch();
     test_kill_during_save();
+    test_ensure_dir();
     nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return h_finish();
 }

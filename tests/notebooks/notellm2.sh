@@ -1,0 +1,53 @@
+#!/bin/sh
+# notellm2.sh — notebooks/20-notellm2.scm (the main job) in --quick mode: it
+# runs, writes report.md with every table row and figure, the figures decode
+# as PNG, every recall/saliency number is finite and within [0, 1], every
+# variant's validation loss fell, and a second run prints the same numbers.
+. "${abs_top_srcdir:-.}/tests/repl/lib.sh"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+nb="${abs_top_srcdir:-.}/notebooks/20-notellm2.scm"
+variants="mm_basic late_fusion_only late_fusion micl notellm2"
+
+nl "$nb" --quick --out "$tmp/r1" > "$tmp/run1" 2>&1
+check "the notebook runs" test $? -eq 0 || tail -20 "$tmp/run1"
+rep="$tmp/r1/report.md"
+check "the report is written" test -s "$rep"
+for v in $variants; do
+  check "recall and training rows for $v" test "$(grep -c "^| $v |" "$rep")" -ge 3
+done
+check "findings are listed" test "$(grep -c '^- \[[x ]\]' "$rep")" -eq 6
+# Every figure the report links exists and decodes with the expected size.
+figs=$(sed -n 's/^!\[[^]]*\](\([^)]*\))$/\1/p' "$rep")
+check "the report links loss, recall and saliency figures" test "$(echo "$figs" | wc -w)" -eq 10
+for f in $figs; do
+  check_png "$f decodes as an 800x500 PNG" "$tmp/r1/$f" 800 500
+done
+# Numbers: the recall cells (R@10 / MRR), ablation recall and saliency shares
+# lie in [0, 1]; the cosines in [-1, 1].
+cells() { sed -n "/^## $1/,/^## /p" "$rep" | grep '^| [a-z]' | grep -v '^| variant' \
+          | cut -d'|' -f3- | tr '|/' '\n\n' | tr -d ' ' | grep -v '^$'; }
+in_range() { awk -v lo="$1" -v n="$2" '{ k++; if (!($1 ~ /^-?[0-9.]+$/) || $1 < lo || $1 > 1) bad = 1 }
+                                       END { exit bad || k != n }'; }
+check "recall cells are numbers in [0, 1]" in_range 0 50 <<EOF2
+$(cells Recall)
+EOF2
+check "ablation recall cells are numbers in [0, 1]" in_range 0 30 <<EOF2
+$(cells "Modality ablation: R")
+EOF2
+check "cosines are numbers in [-1, 1]" in_range -1 15 <<EOF2
+$(cells "Modality ablation: mean")
+EOF2
+check "saliency shares are numbers in [0, 1]" in_range 0 $((4 * 3 * 2)) <<EOF2
+$(cells Saliency)
+EOF2
+awk -F'|' '/^## Training/ { t = 1 } /^## Recall/ { t = 0 }
+  t && $2 ~ /[a-z]/ && $2 !~ /variant/ { if (!($4 + 0 < $3 + 0)) { print "     val loss did not fall:", $0; bad = 1 } }
+  END { exit bad }' "$rep"
+check "every variant's validation loss fell" test $? -eq 0
+
+nl "$nb" --quick --out "$tmp/r2" > "$tmp/run2" 2>&1
+grep -v "^report:" "$tmp/run1" | sed 's/ *([0-9]* steps, [0-9]* s)//' > "$tmp/n1"
+grep -v "^report:" "$tmp/run2" | sed 's/ *([0-9]* steps, [0-9]* s)//' > "$tmp/n2"
+check "two runs print the same numbers" cmp -s "$tmp/n1" "$tmp/n2" || diff "$tmp/n1" "$tmp/n2" | head
+finish
