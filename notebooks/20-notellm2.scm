@@ -138,6 +138,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
 ;;; basic MLRM.
 
 (define ablation-lists '("test" "test_imagelinked"))
+(define t-ablation (elapsed))
 (define ablations
   (map (lambda (r) (cons (assq-ref r 'method)
                          (modality-ablation (assq-ref r 'run) #:pairs ablation-lists)))
@@ -163,7 +164,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
                                                        '(full text-only image-only)))
                                       ablation-lists))))
               results)))
-(format #t "~%Modality ablation, R@10:~%~a" ablation-table)
+(format #t "~%Modality ablation, R@10 (~a s):~%~a" (inexact->exact (round (- (elapsed) t-ablation))) ablation-table)
 
 ;;; The mean per-note cosine between the embeddings of the three inputs
 ;;; says the same without retrieval: near 1 between full and text-only
@@ -184,6 +185,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
 ;;; among the other positions (S_o), averaged over image-linked test pairs
 ;;; and normalised per layer.
 
+(define t-saliency (elapsed))
 (define saliency
   (map (lambda (r)
          (cons (assq-ref r 'method)
@@ -196,7 +198,8 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
     (table (cons "variant" (append-map (lambda (l) (map (lambda (s) (format #f "L~a ~a" l s)) '("S_v" "S_t" "S_o")))
                                        (iota layers)))
            (map (lambda (s) (cons (car s) (apply append (assq-ref (cdr s) 'norm)))) saliency))))
-(format #t "~%Saliency shares per layer (image-linked test pairs):~%~a" saliency-table)
+(format #t "~%Saliency shares per layer (image-linked test pairs, ~a s):~%~a"
+        (inexact->exact (round (- (elapsed) t-saliency))) saliency-table)
 (for-each (lambda (s) (plot-saliency (cdr s) (at (string-append "saliency-" (car s) ".png")))) saliency)
 
 ;;; ## What the miniature shows

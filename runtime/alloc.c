@@ -1,8 +1,8 @@
 /* alloc.c — aligned host allocator with accounting and GC/OOM hooks, over
  * a caching layer: freed blocks wait in free lists keyed by their size class
  * (64-byte steps up to 4 KiB, then 8 classes per power of two) and are
- * handed out again for the same class, so a training step does not re-fault
- * its working set from the OS. Counters are atomics and the cache has a
+ * handed out again for the same class (or lent to one of the two classes
+ * below), so a training step does not re-fault its working set from the OS. Counters are atomics and the cache has a
  * mutex: buffers are freed from Guile's finalizer thread too. */
 #include "alloc.h"
 
@@ -174,10 +174,17 @@ static void evict_for(size_t need, size_t keep)
         }
 }
 
+/* fork() while another thread holds cache_mu would leave the child's copy
+ * locked for ever: hold it across the fork and release it on both sides. */
+static void fork_lock(void) { pthread_mutex_lock(&cache_mu); }
+static void fork_unlock(void) { pthread_mutex_unlock(&cache_mu); }
+
 /* Keep block p of class c (size cs), or give it back to the OS. */
 static void cache_put(void *p, size_t c, size_t cs)
 {
     pthread_mutex_lock(&cache_mu);
+    static int atfork_set;
+    if (!atfork_set) atfork_set = 1, pthread_atfork(fork_lock, fork_unlock, fork_unlock);
     if (cache_cap == (size_t)-1) cache_cap = default_cap();
     size_t real = lent_remove(p);
     if (real != NO_CLASS) c = real, cs = class_size(real);

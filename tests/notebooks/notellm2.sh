@@ -47,7 +47,7 @@ awk -F'|' '/^## Training/ { t = 1 } /^## Recall/ { t = 0 }
 check "every variant's validation loss fell" test $? -eq 0
 
 nl "$nb" --quick --out "$tmp/r2" > "$tmp/run2" 2>&1
-grep -v "^report:" "$tmp/run1" | sed 's/ *([0-9]* steps, [0-9]* s)//' > "$tmp/n1"
-grep -v "^report:" "$tmp/run2" | sed 's/ *([0-9]* steps, [0-9]* s)//' > "$tmp/n2"
+grep -v "^report:" "$tmp/run1" | sed -E 's/[0-9]+ s\)/s)/g' > "$tmp/n1"
+grep -v "^report:" "$tmp/run2" | sed -E 's/[0-9]+ s\)/s)/g' > "$tmp/n2"
 check "two runs print the same numbers" cmp -s "$tmp/n1" "$tmp/n2" || diff "$tmp/n1" "$tmp/n2" | head
 finish
