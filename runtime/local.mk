@@ -20,7 +20,7 @@ libnotellm_la_SOURCES = \
   runtime/data/synth.c runtime/data/synth_words.c runtime/data/synth_image.c \
   runtime/train/losses.c runtime/train/gradcache.c runtime/train/head.c runtime/train/checkpoint.c \
   runtime/train/run.c runtime/train/run_config.c \
-  runtime/eval/recall.c runtime/eval/embfile.c runtime/eval/textmetrics.c runtime/eval/evalrun.c \
+  runtime/eval/recall.c runtime/eval/recall_scan.c runtime/eval/embfile.c runtime/eval/textmetrics.c runtime/eval/evalrun.c \
   runtime/probe/probe.c runtime/probe/patches.c \
   runtime/report/plot.c runtime/report/plot_tokens.c \
   kernels/formulas.h kernels/matrix.h \
@@ -50,4 +50,4 @@ pkginclude_HEADERS = \
   runtime/data/csv.h runtime/data/notes.h runtime/data/preprocess.h \
   runtime/data/prompt.h runtime/data/batch.h runtime/data/synth.h \
   runtime/train/losses.h runtime/train/head.h runtime/train/checkpoint.h runtime/train/gradcache.h runtime/train/run.h \
-  runtime/eval/recall.h runtime/eval/embfile.h runtime/eval/textmetrics.h runtime/eval/evalrun.h runtime/io/npy.h runtime/probe/probe.h runtime/probe/patches.h runtime/report/plot.h runtime/report/plot_tokens.h
+  runtime/eval/recall.h runtime/eval/recall_scan.h runtime/eval/embfile.h runtime/eval/textmetrics.h runtime/eval/evalrun.h runtime/io/npy.h runtime/probe/probe.h runtime/probe/patches.h runtime/report/plot.h runtime/report/plot_tokens.h

@@ -1,10 +1,12 @@
 /* recall.c — exact Recall@K (method notes §6.1): pair de-duplication, the
- * pool mask, the fused engine and the metrics. The engine walks candidate
- * tiles in index order; for each, every query tile gets one sgemm into an
- * O(tile) scratch, then each query row is scanned: candidates beating the
- * ground truth are counted and a per-query top-k min-heap is updated.
+ * pool mask, the fused engine and the metrics. The engine runs each query
+ * tile through the candidate tiles in index order; each pair gets one sgemm
+ * into an O(tile) scratch, then each query row is scanned: candidates
+ * beating the ground truth are counted and a per-query top-k min-heap is
+ * updated.
  * Depends on the runtime core and OpenBLAS. */
 #include "recall.h"
+#include "recall_scan.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -16,19 +18,22 @@
 #include "alloc.h"
 #include "runtime.h"
 
-/* Tiles: 256 queries x 2048 candidates, a 2 MB f32 score tile per worker
- * that is scanned while still in cache, and sgemm calls big enough for
- * OpenBLAS's kernels (K = d). On 100k x 10k x d128 (1 thread) 256x2048 was
- * at or near the best of 128/256/512 x 1024/2048/4096 (a loaded 2-core
- * machine: differences were within the noise). Parallelism: the default
- * NL_RECALL_PAR_TILES runs OpenMP over query tiles with OpenBLAS set to one
- * thread for the duration (the HACKING rule against BLAS inside OpenMP is
- * about nested pools; here there is only one pool), restored afterwards.
- * It took 13.8 s against 48.8 s for NL_RECALL_PAR_GEMM (multi-threaded sgemm
- * per tile, then an OpenMP scan: the two pools hand over 1000s of times and
- * a 256-row sgemm splits badly) on 100k x 10k x d128 top-100, 2 threads. */
-#define DEFAULT_QTILE 256
-#define DEFAULT_CTILE 2048
+/* Tiles: 512 queries x 1024 candidates, a 2 MB f32 score tile per worker
+ * (this machine's L2) that is scanned while still in cache. Each worker
+ * takes a query tile and runs it through every candidate tile in index
+ * order, so its 512 top-k heaps stay in cache and OpenMP synchronises once
+ * per call, not once per candidate tile. With OpenBLAS's SkylakeX sgemm,
+ * 512x512 and 512x1024 were best of 256/512/1024 x 512/1024/2048 on
+ * 100k x 10k x d128 top-100, 2 threads (a loaded machine: ~10 % noise).
+ * Parallelism: the default NL_RECALL_PAR_TILES runs OpenMP over query tiles
+ * with OpenBLAS set to one thread for the duration (the HACKING rule against
+ * BLAS inside OpenMP is about nested pools; here there is only one pool),
+ * restored afterwards. It took 13.8 s against 48.8 s for NL_RECALL_PAR_GEMM
+ * (multi-threaded sgemm per tile, then an OpenMP scan: the two pools hand
+ * over 1000s of times and a small sgemm splits badly) on the same case with
+ * the generic sgemm kernel. The scan itself is in recall_scan.c. */
+#define DEFAULT_QTILE 512
+#define DEFAULT_CTILE 1024
 
 nl_status nl_recall_pairs_dedup(const int64_t *a, const int64_t *b, size_t n, int64_t n_notes,
                                 int64_t *query, int64_t *gt, size_t *n_accepted,
@@ -102,49 +107,6 @@ typedef struct ctile {
     int64_t nc;
 } ctile;
 
-/* Heap entries are ordered "worse" = lower score, then higher index; the
- * root is the worst kept candidate. */
-static inline int worse(float sa, int64_t ia, float sb, int64_t ib)
-{
-    return sa < sb || (sa == sb && ia > ib);
-}
-
-static void heap_sift_down(float *hs, int64_t *hi, int64_t n, int64_t i)
-{
-    float s = hs[i];
-    int64_t x = hi[i];
-    for (;;) {
-        int64_t l = 2 * i + 1, m = i;
-        if (l >= n) break;
-        /* the worse child */
-        m = l;
-        if (l + 1 < n && worse(hs[l + 1], hi[l + 1], hs[l], hi[l])) m = l + 1;
-        if (!worse(hs[m], hi[m], s, x)) break;
-        hs[i] = hs[m];
-        hi[i] = hi[m];
-        i = m;
-    }
-    hs[i] = s;
-    hi[i] = x;
-}
-
-/* Count of s[j] >= g (ge) or s[j] > g over [0, n). */
-static int64_t count_ge(const float *s, int64_t n, float g)
-{
-    int32_t c = 0; /* 32-bit lanes vectorise 2x wider; n <= cand_tile < 2^31 */
-#pragma omp simd reduction(+ : c)
-    for (int64_t j = 0; j < n; j++) c += s[j] >= g;
-    return c;
-}
-
-static int64_t count_gt(const float *s, int64_t n, float g)
-{
-    int32_t c = 0; /* 32-bit lanes vectorise 2x wider; n <= cand_tile < 2^31 */
-#pragma omp simd reduction(+ : c)
-    for (int64_t j = 0; j < n; j++) c += s[j] > g;
-    return c;
-}
-
 /* First position p in cidx[0, n) with cidx[p] >= x (cidx increasing). */
 static int64_t lower_bound(const int64_t *cidx, int64_t n, int64_t x)
 {
@@ -159,33 +121,23 @@ static int64_t lower_bound(const int64_t *cidx, int64_t n, int64_t x)
     return hi;
 }
 
-/* Scan one query's score row against one candidate tile. */
-static void scan_row(const float *s, const ctile *ct, float g, int64_t gtrow, int64_t *rank,
-                     int64_t topk, float *hs, int64_t *hi)
+/* Scan one query's score row against one candidate tile: rank counting
+ * (ties before the ground truth's index count, the ground truth itself is
+ * skipped) and the top-k heap, candidates offered in index order. */
+static void scan_row(nl_recall_span_fn span, const float *s, const ctile *ct, float g, int64_t gtrow,
+                     int64_t *rank, int64_t topk, float *hs, int64_t *hi)
 {
     int64_t p = lower_bound(ct->cidx, ct->nc, gtrow);
-    int64_t q = p < ct->nc && ct->cidx[p] == gtrow ? p + 1 : p; /* skip the ground truth itself */
-    *rank += count_ge(s, p, g) + count_gt(s + q, ct->nc - q, g);
-    if (topk > 0) {
-        /* Candidates arrive in increasing index order, so a candidate tying
-         * with the root never replaces it: strict > is the full rule. */
-        float thr = hs[0];
-        for (int64_t j0 = 0; j0 < ct->nc; j0 += 64) { /* blocks whose max cannot enter are skipped */
-            int64_t j1 = ct->nc - j0 < 64 ? ct->nc : j0 + 64;
-            float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-            for (int64_t j = j0; j < j1; j++) m = s[j] > m ? s[j] : m;
-            if (!(m > thr)) continue;
-            for (int64_t j = j0; j < j1; j++) {
-                if (s[j] > thr) {
-                    hs[0] = s[j];
-                    hi[0] = ct->cidx[j];
-                    heap_sift_down(hs, hi, topk, 0);
-                    thr = hs[0];
-                }
-            }
+    int64_t c = span(s, ct->cidx, p, g, 1, hs, hi, topk);
+    if (p < ct->nc && ct->cidx[p] == gtrow) { /* the ground truth: top-k only */
+        if (topk > 0 && s[p] > hs[0]) {
+            hs[0] = s[p];
+            hi[0] = gtrow;
+            nl_recall_heap_sift_down(hs, hi, topk, 0);
         }
+        p++;
     }
+    *rank += c + span(s + p, ct->cidx + p, ct->nc - p, g, 0, hs, hi, topk);
 }
 
 static void pack_rows(float *dst, const float *emb, int64_t d, const int64_t *rows, int64_t n)
@@ -202,13 +154,23 @@ static void sgemm_nt(const float *A, const float *B, float *C, int64_t m, int64_
 
 typedef struct engine {
     const float *emb;
-    int64_t d, nq, tq, tc, topk;
+    int64_t N, d, nq, tq, tc, topk;
     const int64_t *query, *gt;
+    const uint8_t *in_pool;
     float *gscore;   /* [nq] s(gt) */
     int64_t *rank;   /* [nq] */
     float *hs;       /* [nq, topk] or NULL */
     int64_t *hi;
+    nl_recall_span_fn span; /* the scan version for this CPU */
+    volatile int *stop;     /* set on interrupt */
 } engine;
+
+/* One worker's scratch: the packed query tile, its ground-truth rows, the
+ * score tile and a packed candidate tile with its row indices. */
+typedef struct worker {
+    float *q, *g, *s, *cbuf;
+    int64_t *cidx;
+} worker;
 
 /* Scores of query tile t against its ground truths: the diagonal of one
  * sgemm of the same form as the candidate tiles (so exact duplicates tie). */
@@ -226,7 +188,7 @@ static void tile_scan_rows(const engine *e, const ctile *ct, int64_t q0, int64_t
 {
     for (int64_t i = i0; i < i1; i++) {
         int64_t qi = q0 + i;
-        scan_row(sbuf + i * ct->nc, ct, e->gscore[qi], e->gt[qi], &e->rank[qi], e->topk,
+        scan_row(e->span, sbuf + i * ct->nc, ct, e->gscore[qi], e->gt[qi], &e->rank[qi], e->topk,
                  e->hs ? e->hs + qi * e->topk : NULL, e->hi ? e->hi + qi * e->topk : NULL);
     }
 }
@@ -244,7 +206,7 @@ static void heaps_sort(float *hs, int64_t *hi, int64_t nq, int64_t topk)
             x[0] = x[n];
             s[n] = ts;
             x[n] = ti;
-            heap_sift_down(s, x, n, 0);
+            nl_recall_heap_sift_down(s, x, n, 0);
         }
     }
 }
@@ -279,6 +241,30 @@ static int next_ctile(const float *emb, int64_t N, int64_t d, const uint8_t *in_
         ct->B = cbuf;
     }
     return 1;
+}
+
+/* Query tile t against every candidate tile, in index order: sgemm into the
+ * score tile, then the scan of its rows (scan_threads > 1: an OpenMP loop
+ * over the rows, for the multi-threaded-sgemm mode). Stops early when the
+ * interrupt flag is set. */
+static void run_qtile(const engine *e, int64_t t, const worker *w, int scan_threads)
+{
+    int64_t q0 = t * e->tq, m = e->nq - q0 < e->tq ? e->nq - q0 : e->tq, cursor = 0;
+    ctile ct;
+    pack_rows(w->q, e->emb, e->d, e->query + q0, m);
+    while (!*e->stop && next_ctile(e->emb, e->N, e->d, e->in_pool, e->tc, &cursor, w->cidx, w->cbuf, &ct)) {
+        if (nl_interrupt_pending()) {
+            *e->stop = 1;
+            break;
+        }
+        sgemm_nt(w->q, ct.B, w->s, m, ct.nc, e->d);
+        if (scan_threads > 1) {
+#pragma omp parallel for num_threads(scan_threads) schedule(static) if (m > 1)
+            for (int64_t i = 0; i < m; i++) tile_scan_rows(e, &ct, q0, i, i + 1, w->s);
+        } else {
+            tile_scan_rows(e, &ct, q0, 0, m, w->s);
+        }
+    }
 }
 
 nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64_t *query,
@@ -316,17 +302,15 @@ nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64
     int64_t ntiles = (nq + tq - 1) / tq;
     if (o.parallel == NL_RECALL_PAR_TILES && nth > ntiles) nth = (int)ntiles;
     int nscratch = o.parallel == NL_RECALL_PAR_TILES ? nth : 1;
-    /* per worker: qbuf [tq,d], sbuf [tq, max(tc,tq)]; shared: cbuf [tc,d],
-     * gbuf [tq,d] (gt phase, per worker), cidx [tc], gscore [nq] */
+    /* per worker: q, g [tq,d], s [tq, max(tc,tq)], cbuf [tc,d], cidx [tc];
+     * shared: gscore [nq] */
     int64_t sw = tq * (tc > tq ? tc : tq);
-    size_t per = (size_t)(2 * tq * d + sw) * sizeof(float);
-    size_t b_scr = per * (size_t)nscratch, b_c = (size_t)(tc * d) * sizeof(float);
-    size_t b_idx = (size_t)tc * sizeof(int64_t), b_g = (size_t)nq * sizeof(float);
+    size_t per = (size_t)(2 * tq * d + sw + tc * d) * sizeof(float), per_idx = (size_t)tc * sizeof(int64_t);
+    size_t b_scr = per * (size_t)nscratch, b_idx = per_idx * (size_t)nscratch, b_g = (size_t)nq * sizeof(float);
     size_t b_hs = top_score || topk == 0 ? 0 : (size_t)(nq * topk) * sizeof(float);
-    float *scr = NULL, *cbuf = NULL, *gscore = NULL, *hs = NULL;
+    float *scr = NULL, *gscore = NULL, *hs = NULL;
     int64_t *cidx = NULL;
     nl_status st = nl_host_alloc(b_scr, (void **)&scr);
-    if (st == NL_OK) st = nl_host_alloc(b_c, (void **)&cbuf);
     if (st == NL_OK) st = nl_host_alloc(b_idx, (void **)&cidx);
     if (st == NL_OK) st = nl_host_alloc(b_g, (void **)&gscore);
     if (st == NL_OK && b_hs) st = nl_host_alloc(b_hs, (void **)&hs);
@@ -339,8 +323,9 @@ nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64
         }
     }
     memset(rank_out, 0, (size_t)nq * sizeof(int64_t));
-    engine e = {emb, d, nq, tq, tc, topk, query, gt, gscore, rank_out, topk ? hs : NULL, topk ? top_idx : NULL};
     volatile int stop = 0;
+    engine e = {emb, N, d, nq, tq, tc, topk, query, gt, in_pool, gscore, rank_out, topk ? hs : NULL,
+                topk ? top_idx : NULL, nl_recall_scan_select(), &stop};
 
     /* Inside OpenMP regions every sgemm runs single-threaded (the workers
      * are the parallelism); restored afterwards. */
@@ -348,63 +333,27 @@ nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64
     int tiles_mode = o.parallel == NL_RECALL_PAR_TILES;
     if (tiles_mode && nth > 1) openblas_set_num_threads(1);
 
-    /* phase 1: ground-truth scores */
+    /* phase 1: ground-truth scores; phase 2: each query tile against every
+     * candidate tile in index order (its heaps stay in cache) */
     if (tiles_mode) {
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) if (nth > 1)
-        for (int64_t t = 0; t < ntiles; t++) {
+#pragma omp parallel num_threads(nth) if (nth > 1)
+        {
 #ifdef _OPENMP
             int w = omp_get_thread_num();
 #else
             int w = 0;
 #endif
             float *qb = scr + (size_t)w * per / sizeof(float);
-            tile_gt_scores(&e, t, qb, qb + tq * d, qb + 2 * tq * d);
+            worker wk = {qb, qb + tq * d, qb + 2 * tq * d, qb + 2 * tq * d + sw, cidx + (size_t)w * tc};
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < ntiles; t++) tile_gt_scores(&e, t, wk.q, wk.g, wk.s);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < ntiles; t++) run_qtile(&e, t, &wk, 1);
         }
     } else {
-        for (int64_t t = 0; t < ntiles; t++) tile_gt_scores(&e, t, scr, scr + tq * d, scr + 2 * tq * d);
-    }
-
-    /* phase 2: candidate tiles in index order */
-    int64_t cursor = 0;
-    ctile ct;
-    while (!stop && next_ctile(emb, N, d, in_pool, tc, &cursor, cidx, cbuf, &ct)) {
-        if (nl_interrupt_pending()) {
-            stop = 1;
-            break;
-        }
-        if (tiles_mode) {
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1) if (nth > 1)
-            for (int64_t t = 0; t < ntiles; t++) {
-                if (stop) continue;
-                if (nl_interrupt_pending()) {
-                    stop = 1;
-                    continue;
-                }
-#ifdef _OPENMP
-                int w = omp_get_thread_num();
-#else
-                int w = 0;
-#endif
-                float *qb = scr + (size_t)w * per / sizeof(float), *sb = qb + 2 * tq * d;
-                int64_t q0 = t * tq, m = nq - q0 < tq ? nq - q0 : tq;
-                pack_rows(qb, emb, d, query + q0, m);
-                sgemm_nt(qb, ct.B, sb, m, ct.nc, d);
-                tile_scan_rows(&e, &ct, q0, 0, m, sb);
-            }
-        } else {
-            for (int64_t t = 0; t < ntiles && !stop; t++) {
-                if (nl_interrupt_pending()) {
-                    stop = 1;
-                    break;
-                }
-                float *qb = scr, *sb = scr + 2 * tq * d;
-                int64_t q0 = t * tq, m = nq - q0 < tq ? nq - q0 : tq;
-                pack_rows(qb, emb, d, query + q0, m);
-                sgemm_nt(qb, ct.B, sb, m, ct.nc, d);
-#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1 && m > 1)
-                for (int64_t i = 0; i < m; i++) tile_scan_rows(&e, &ct, q0, i, i + 1, sb);
-            }
-        }
+        worker wk = {scr, scr + tq * d, scr + 2 * tq * d, scr + 2 * tq * d + sw, cidx};
+        for (int64_t t = 0; t < ntiles; t++) tile_gt_scores(&e, t, wk.q, wk.g, wk.s);
+        for (int64_t t = 0; t < ntiles; t++) run_qtile(&e, t, &wk, nth);
     }
     if (tiles_mode && nth > 1) openblas_set_num_threads(blas_threads);
     if (stop) {
@@ -414,7 +363,6 @@ nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64
     if (topk > 0) heaps_sort(hs, top_idx, nq, topk);
 done:
     nl_host_free(scr, b_scr);
-    nl_host_free(cbuf, b_c);
     nl_host_free(cidx, b_idx);
     nl_host_free(gscore, b_g);
     if (b_hs) nl_host_free(hs, b_hs);

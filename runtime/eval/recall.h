@@ -43,12 +43,12 @@ nl_status nl_recall_pool_mask(int64_t N, const int64_t *query, int64_t nq, uint8
 /* How the engine runs in parallel (see recall.c for the measurements). */
 typedef enum nl_recall_parallel {
     NL_RECALL_PAR_TILES = 0, /* OpenMP over query tiles, one single-threaded sgemm each (default) */
-    NL_RECALL_PAR_GEMM = 1   /* tiles in sequence, multi-threaded sgemm, OpenMP over the rows of the scan */
+    NL_RECALL_PAR_GEMM = 1   /* query tiles in sequence, multi-threaded sgemm, OpenMP over the rows of the scan */
 } nl_recall_parallel;
 
 typedef struct nl_recall_opts {
-    int64_t query_tile; /* queries per tile; 0 = default (256) */
-    int64_t cand_tile;  /* candidates per tile; 0 = default (2048) */
+    int64_t query_tile; /* queries per tile; 0 = default (512) */
+    int64_t cand_tile;  /* candidates per tile; 0 = default (1024) */
     nl_recall_parallel parallel;
 } nl_recall_opts;
 

@@ -9,8 +9,8 @@ trap 'rm -rf "$tmp"' EXIT
 nb="${abs_top_srcdir:-.}/notebooks/20-notellm2.scm"
 variants="mm_basic late_fusion_only late_fusion micl notellm2"
 
-nl "$nb" --quick --out "$tmp/r1" > "$tmp/run1" 2>&1
-check "the notebook runs" test $? -eq 0 || tail -20 "$tmp/run1"
+nl "$nb" --quick --out "$tmp/r1" > "$tmp/run1" 2> "$tmp/err1"
+check "the notebook runs" test $? -eq 0 || tail -20 "$tmp/run1" "$tmp/err1"
 rep="$tmp/r1/report.md"
 check "the report is written" test -s "$rep"
 for v in $variants; do
@@ -46,8 +46,9 @@ awk -F'|' '/^## Training/ { t = 1 } /^## Recall/ { t = 0 }
   END { exit bad }' "$rep"
 check "every variant's validation loss fell" test $? -eq 0
 
-nl "$nb" --quick --out "$tmp/r2" > "$tmp/run2" 2>&1
+nl "$nb" --quick --out "$tmp/r2" > "$tmp/run2" 2> "$tmp/err2"
 grep -v "^report:" "$tmp/run1" | sed -E 's/[0-9]+ s\)/s)/g' > "$tmp/n1"
 grep -v "^report:" "$tmp/run2" | sed -E 's/[0-9]+ s\)/s)/g' > "$tmp/n2"
-check "two runs print the same numbers" cmp -s "$tmp/n1" "$tmp/n2" || diff "$tmp/n1" "$tmp/n2" | head
+cmp -s "$tmp/n1" "$tmp/n2" || diff "$tmp/n1" "$tmp/n2" | head -20
+check "two runs print the same numbers" cmp -s "$tmp/n1" "$tmp/n2"
 finish

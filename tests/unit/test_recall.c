@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "harness.h"
 #include "recall.h"
+#include "recall_scan.h"
 #include "runtime.h"
 
 /* ---- naive reference: one full [nq,N] sgemm, then a sort per query ------ */
@@ -366,16 +367,27 @@ int main(void)
     test_metrics();
     test_interrupt();
     int saved = nl_get_threads();
-    for (int th = 1; th <= 2; th++) {
-        nl_set_threads(th);
-        for (int grid = 1; grid >= 0; grid--) {
-            random_case(1000, 17, 100, 10, 0, grid);   /* N not a multiple of any tile */
-            random_case(5003, 33, 300, 100, 40, grid); /* several query tiles, forced duplicates */
-            random_case(2049, 129, 1, 50, 5, grid);    /* one query, d odd and > 128 */
-            random_case(300, 1, 20, 7, 0, grid);       /* d = 1: massive ties */
-            random_case(64, 8, 32, 40, 10, grid);      /* pool 32 < topk 40 */
+    /* every scan version this CPU runs (plain C, AVX2, AVX-512) against the
+     * naive reference; the grid cases demand exact equality */
+    for (int level = NL_RECALL_SCAN_PLAIN; level <= NL_RECALL_SCAN_AVX512; level++) {
+        if (!nl_recall_scan_supported(level)) {
+            printf("# scan level %d not supported here: skipped\n", level);
+            continue;
+        }
+        h_ok(nl_recall_scan_set_level(level), "scan level");
+        for (int th = 1; th <= 2; th++) {
+            nl_set_threads(th);
+            for (int grid = 1; grid >= 0; grid--) {
+                random_case(1000, 17, 100, 10, 0, grid);   /* N not a multiple of any tile */
+                random_case(5003, 33, 300, 100, 40, grid); /* several query tiles, forced duplicates */
+                random_case(2049, 129, 1, 50, 5, grid);    /* one query, d odd and > 128 */
+                random_case(300, 1, 20, 7, 0, grid);       /* d = 1: massive ties */
+                random_case(64, 8, 32, 40, 10, grid);      /* pool 32 < topk 40 */
+            }
         }
     }
+    h_expect_error(nl_recall_scan_set_level(3), NL_ERR_ARG, "unknown scan level");
+    h_ok(nl_recall_scan_set_level(NL_RECALL_SCAN_BEST), "scan level best");
     nl_set_threads(saved);
     return h_finish();
 }
