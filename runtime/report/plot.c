@@ -107,15 +107,12 @@ nl_status nl_plot_nice_ticks(double lo, double hi, int max_ticks, double *ticks,
 
 #define TXT 256
 
-/* Copy s into out (TXT bytes) as valid UTF-8: bad bytes become '?', control
- * characters spaces; cut at a character boundary. NULL gives "". */
-static void clean_text(char *out, const char *s)
+void nl_plot_clean_text(char *out, size_t cap, const char *s, bool *cjk)
 {
     size_t o = 0;
-    out[0] = '\0';
-    if (!s) return;
-    const unsigned char *u = (const unsigned char *)s;
-    while (*u) {
+    bool wide = false;
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    while (*u && cap > 0) {
         unsigned c = *u;
         size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
         bool ok = len > 0;
@@ -128,17 +125,21 @@ static void clean_text(char *out, const char *s)
                    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
             ok = false;
         if (!ok) len = 1;
-        if (o + len + 1 > TXT) break;
+        if (o + len + 1 > cap) break;
         if (!ok) out[o++] = '?';
         else if (cp < 0x20 || cp == 0x7F) out[o++] = ' ';
         else {
             memcpy(out + o, u, len);
             o += len;
+            if (cp >= 0x2E80) wide = true;
         }
         u += len;
     }
-    out[o] = '\0';
+    if (cap > 0) out[o] = '\0';
+    if (cjk) *cjk = wide;
 }
+
+static void clean_text(char *out, const char *s) { nl_plot_clean_text(out, TXT, s, NULL); }
 
 typedef struct fig {
     cairo_surface_t *surf;

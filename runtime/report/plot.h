@@ -84,6 +84,11 @@ nl_status nl_plot_heatmap(const char *path, const char *title, const float *m, i
 nl_status nl_plot_nice_ticks(double lo, double hi, int max_ticks, double *ticks, int *n, double *step);
 
 /* Palette colour i (any i >= 0, cycling): Okabe-Ito, blue first. */
+/* Copy s (NULL: "") into out (cap bytes, NUL included) as valid UTF-8: a
+ * bad byte becomes '?', control characters spaces, cut at a character
+ * boundary. *cjk (may be NULL) tells whether a kept character is at or above
+ * U+2E80 (CJK radicals onwards, Hangul, kana, fullwidth forms). */
+void nl_plot_clean_text(char *out, size_t cap, const char *s, bool *cjk);
 void nl_plot_color(int i, uint8_t rgb[3]);
 /* Viridis at t in [0, 1] (clamped; NaN gives 0), linearly interpolated. */
 void nl_plot_viridis(double t, uint8_t rgb[3]);

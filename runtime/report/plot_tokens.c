@@ -19,39 +19,7 @@
 #define WHO "plot tokens"
 #define LABEL_MAX 64
 
-/* Copy s into out (LABEL_MAX bytes) as valid UTF-8 (a bad byte becomes '?',
- * control characters spaces); *cjk tells whether a character is at or above
- * U+2E80 (CJK radicals onwards, Hangul, kana, fullwidth forms). */
-static void clean_label(char *out, const char *s, bool *cjk)
-{
-    size_t o = 0;
-    *cjk = false;
-    const unsigned char *u = (const unsigned char *)(s ? s : "");
-    while (*u) {
-        unsigned c = *u;
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-        bool ok = len > 0;
-        for (size_t i = 1; ok && i < len; i++) {
-            if ((u[i] & 0xC0) != 0x80) ok = false;
-            else cp = (cp << 6) | (u[i] & 0x3F);
-        }
-        if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                   cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
-            ok = false;
-        if (!ok) len = 1;
-        if (o + len + 1 > LABEL_MAX) break;
-        if (!ok) out[o++] = '?';
-        else if (cp < 0x20 || cp == 0x7F) out[o++] = ' ';
-        else {
-            memcpy(out + o, u, len);
-            o += len;
-            if (cp >= 0x2E80) *cjk = true;
-        }
-        u += len;
-    }
-    out[o] = '\0';
-}
+static void clean_label(char *out, const char *s, bool *cjk) { nl_plot_clean_text(out, LABEL_MAX, s, cjk); }
 
 static void set_font(cairo_t *cr, bool cjk, double size)
 {

@@ -47,8 +47,8 @@ awk -F'|' '/^## Training/ { t = 1 } /^## Recall/ { t = 0 }
 check "every variant's validation loss fell" test $? -eq 0
 
 nl "$nb" --quick --out "$tmp/r2" > "$tmp/run2" 2> "$tmp/err2"
-grep -v "^report:" "$tmp/run1" | sed -E 's/[0-9]+ s\)/s)/g' > "$tmp/n1"
-grep -v "^report:" "$tmp/run2" | sed -E 's/[0-9]+ s\)/s)/g' > "$tmp/n2"
+grep -v "^report:" "$tmp/run1" | sed -E 's/[0-9]+ s([;)])/s\1/g' > "$tmp/n1"
+grep -v "^report:" "$tmp/run2" | sed -E 's/[0-9]+ s([;)])/s\1/g' > "$tmp/n2"
 cmp -s "$tmp/n1" "$tmp/n2" || diff "$tmp/n1" "$tmp/n2" | head -20
 check "two runs print the same numbers" cmp -s "$tmp/n1" "$tmp/n2"
 finish
