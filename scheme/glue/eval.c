@@ -16,14 +16,12 @@
 #include "textmetrics.h"
 
 #define FUNC_NAME "embed-notes"
-static SCM run_embed(SCM run, SCM notes, SCM batch, SCM visual)
+static SCM run_embed(SCM run, SCM notes, SCM batch, SCM visual, SCM variant)
 {
     nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
-    long n = scm_ilength(notes);
-    if (n < 0) scm_wrong_type_arg_msg(FUNC_NAME, 2, notes, "list of note indices");
-    int64_t *idx = scm_gc_malloc_pointerless(sizeof *idx * (size_t)(n ? n : 1), "notes");
-    SCM l = notes;
-    for (long i = 0; i < n; i++, l = scm_cdr(l)) idx[i] = nl_scm_to_i64(scm_car(l), 2, FUNC_NAME);
+    long n;
+    int64_t *idx = nl_scm_to_note_indices(notes, &n, 2, FUNC_NAME);
+    nl_run_variant v = (nl_run_variant)nl_scm_to_run_variant(variant, 5, FUNC_NAME);
     int64_t d = nl_run_model(r)->head->d;
     nl_tensor *t;
     NL_SCM_CHECK(FUNC_NAME, nl_tensor_empty(&t, NL_F32, 2, (const int64_t[]){n, d}, NL_CPU_DEVICE));
@@ -31,7 +29,7 @@ static SCM run_embed(SCM run, SCM notes, SCM batch, SCM visual)
     int64_t per = nl_scm_to_i64(batch, 3, FUNC_NAME);
     scm_dynwind_begin(0);
     nl_scm_dynwind_transient_allocations();
-    NL_SCM_CHECK(FUNC_NAME, nl_run_embed(r, idx, n, per, scm_is_true(visual), nl_tensor_host_ptr(t)));
+    NL_SCM_CHECK(FUNC_NAME, nl_run_embed_variant(r, idx, n, per, scm_is_true(visual), v, nl_tensor_host_ptr(t)));
     scm_dynwind_end();
     scm_remember_upto_here_1(run);
     return out;
@@ -228,9 +226,9 @@ static SCM text_scores(SCM preds, SCM refs)
 void nl_scm_init_eval(void)
 {
     static const nl_scm_proc procs[] = {
-        {"%nl-run-embed", 4, 0, 0, (scm_t_subr)run_embed,
+        {"%nl-run-embed", 5, 0, 0, (scm_t_subr)run_embed,
          "Embeddings [n d] of the dataset notes NOTES (indices) with RUN's model, BATCH notes per forward; VISUAL: "
-         "the mICL visual embeddings."},
+         "the mICL visual embeddings; VARIANT 'full, 'text-only (zero image) or 'image-only (text fields emptied)."},
         {"%nl-recall", 3, 0, 0, (scm_t_subr)recall,
          "Recall of the pairs PAIRS ((query-row . target-row), #f for a note without embedding) over the rows of EMB, "
          "method §6.1; TOPK retrieved rows per query in 'cases."},

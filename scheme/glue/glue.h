@@ -91,6 +91,10 @@ struct nl_tokenizer;
 struct nl_run;
 struct nl_tokenizer *nl_scm_to_tokenizer(SCM obj, int pos, const char *who); /* tokenizer.c */
 struct nl_run *nl_scm_to_run(SCM obj, int pos, const char *who);             /* run.c */
+/* 'full 'text-only 'image-only -> nl_run_variant (run.h), else wrong-type-arg. */
+int nl_scm_to_run_variant(SCM v, int pos, const char *who);                 /* run.c */
+/* A list of dataset note indices -> GC array (never NULL); *n gets the count. */
+int64_t *nl_scm_to_note_indices(SCM notes, long *n, int pos, const char *who); /* run.c */
 
 /* ---- the model type (model.c) ------------------------------------------------ */
 typedef enum { NL_SCM_LLM, NL_SCM_VIT, NL_SCM_QFORMER, NL_SCM_MODEL_KINDS } nl_scm_model_kind;

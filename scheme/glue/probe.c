@@ -17,25 +17,6 @@
 
 static SCM sym(const char *s) { return scm_from_utf8_symbol(s); }
 
-static nl_run_variant to_variant(SCM v, int pos, const char *who)
-{
-    if (scm_is_eq(v, sym("full"))) return NL_RUN_FULL;
-    if (scm_is_eq(v, sym("text-only"))) return NL_RUN_TEXT_ONLY;
-    if (scm_is_eq(v, sym("image-only"))) return NL_RUN_IMAGE_ONLY;
-    scm_wrong_type_arg_msg(who, pos, v, "'full, 'text-only or 'image-only");
-}
-
-/* A list of note indices -> GC array; *n gets the count. */
-static int64_t *note_list(SCM notes, long *n, int pos, const char *who)
-{
-    *n = scm_ilength(notes);
-    if (*n < 0) scm_wrong_type_arg_msg(who, pos, notes, "list of note indices");
-    int64_t *idx = scm_gc_malloc_pointerless(sizeof *idx * (size_t)(*n ? *n : 1), "notes");
-    SCM l = notes;
-    for (long i = 0; i < *n; i++, l = scm_cdr(l)) idx[i] = nl_scm_to_i64(scm_car(l), pos, who);
-    return idx;
-}
-
 static SCM doubles(const double *v, size_t n, size_t stride)
 {
     SCM l = SCM_EOL;
@@ -119,8 +100,8 @@ static SCM probe_attention(SCM run, SCM notes, SCM variant, SCM layer)
 {
     nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
     long n;
-    int64_t *idx = note_list(notes, &n, 2, FUNC_NAME);
-    nl_run_variant v = to_variant(variant, 3, FUNC_NAME);
+    int64_t *idx = nl_scm_to_note_indices(notes, &n, 2, FUNC_NAME);
+    nl_run_variant v = nl_scm_to_run_variant(variant, 3, FUNC_NAME);
     int64_t lay = nl_scm_to_i64(layer, 4, FUNC_NAME);
     scm_dynwind_begin(0);
     nl_scm_dynwind_transient_allocations();
@@ -217,24 +198,6 @@ static SCM probe_saliency(SCM run, SCM batches, SCM pre, SCM neg_cos)
 #undef FUNC_NAME
 
 #define FUNC_NAME "modality-ablation"
-static SCM run_embed_variant(SCM run, SCM notes, SCM batch, SCM visual, SCM variant)
-{
-    nl_run *r = nl_scm_to_run(run, 1, FUNC_NAME);
-    long n;
-    int64_t *idx = note_list(notes, &n, 2, FUNC_NAME);
-    int64_t per = nl_scm_to_i64(batch, 3, FUNC_NAME);
-    nl_run_variant v = to_variant(variant, 5, FUNC_NAME);
-    nl_tensor *t;
-    NL_SCM_CHECK(FUNC_NAME, nl_tensor_empty(&t, NL_F32, 2, (const int64_t[]){n, nl_run_model(r)->head->d}, NL_CPU_DEVICE));
-    SCM out = nl_scm_take_tensor(t);
-    scm_dynwind_begin(0);
-    nl_scm_dynwind_transient_allocations();
-    NL_SCM_CHECK(FUNC_NAME, nl_run_embed_variant(r, idx, n, per, scm_is_true(visual), v, nl_tensor_host_ptr(t)));
-    scm_dynwind_end();
-    scm_remember_upto_here_1(run);
-    return out;
-}
-
 static SCM cosine_rows(SCM a, SCM b)
 {
     nl_tensor *x = nl_scm_to_tensor(a, 1, FUNC_NAME), *y = nl_scm_to_tensor(b, 2, FUNC_NAME);
@@ -327,9 +290,6 @@ void nl_scm_init_probe(void)
          "Saliency S_v/S_t/S_o per layer of RUN's model, accumulated over BATCHES (lists of (note . note) pairs, "
          "each laid out [firsts; seconds]), from the pre-softmax scores when PRE, with the loss -cos(first, "
          "second) when NEG-COS (else L_cl): 'layers 'samples 'mean 'norm 'loss."},
-        {"%nl-run-embed-variant", 5, 0, 0, (scm_t_subr)run_embed_variant,
-         "Embeddings [n d] of the dataset notes NOTES under VARIANT ('full 'text-only 'image-only), BATCH notes per "
-         "forward; VISUAL: the mICL visual embeddings."},
         {"%nl-probe-cosine-rows", 2, 0, 0, (scm_t_subr)cosine_rows,
          "The list of cosines between the rows of the [n d] tensors A and B."},
         {"%nl-plot-attention-tokens", 6, 0, 0, (scm_t_subr)plot_tokens,

@@ -28,6 +28,24 @@ nl_run *nl_scm_to_run(SCM obj, int pos, const char *who)
 
 static SCM sym(const char *s) { return scm_from_utf8_symbol(s); }
 
+int nl_scm_to_run_variant(SCM v, int pos, const char *who)
+{
+    if (scm_is_eq(v, sym("full"))) return NL_RUN_FULL;
+    if (scm_is_eq(v, sym("text-only"))) return NL_RUN_TEXT_ONLY;
+    if (scm_is_eq(v, sym("image-only"))) return NL_RUN_IMAGE_ONLY;
+    scm_wrong_type_arg_msg(who, pos, v, "'full, 'text-only or 'image-only");
+}
+
+int64_t *nl_scm_to_note_indices(SCM notes, long *n, int pos, const char *who)
+{
+    *n = scm_ilength(notes);
+    if (*n < 0) scm_wrong_type_arg_msg(who, pos, notes, "list of note indices");
+    int64_t *idx = scm_gc_malloc_pointerless(sizeof *idx * (size_t)(*n ? *n : 1), "notes");
+    SCM l = notes;
+    for (long i = 0; i < *n; i++, l = scm_cdr(l)) idx[i] = nl_scm_to_i64(scm_car(l), pos, who);
+    return idx;
+}
+
 #define FUNC_NAME "make-run"
 static SCM make_run(SCM json)
 {

@@ -29,14 +29,16 @@
 load summary)."
   (%nl-load-notes (assq-ref (run-info run) 'data-dir)))
 
-(define* (embed-notes run #:key (split 'test) (notes #f) (visual #f) (batch 32) (ds #f))
+(define* (embed-notes run #:key (split 'test) (notes #f) (visual #f) (batch 32) (ds #f) (variant 'full))
   "Embed notes with RUN's model as a trained model reads them (inference
 prompt, no flip, no dropout): the notes of SPLIT ('test or 'train) or the
 dataset indices NOTES. Returns (EMBEDDINGS . INDICES), EMBEDDINGS an f32
-[n d] tensor of unit rows (the mICL visual embeddings when VISUAL). DS, the
-run's dataset, saves reading it again."
+[n d] tensor of unit rows (the mICL visual embeddings when VISUAL). VARIANT
+'text-only zeroes the image, 'image-only empties the text fields (the
+modality ablation of method §5.1). DS, the run's dataset, saves reading it
+again."
   (let ((idx (or notes (split-notes (or ds (run-notes run)) split))))
-    (cons (%nl-run-embed run idx batch visual) idx)))
+    (cons (%nl-run-embed run idx batch visual variant) idx)))
 
 ;;; ---- embedding tables on disk ----------------------------------------------------
 

@@ -182,13 +182,14 @@ names of one split: the notes are embedded once and 'recall becomes
          (_ (unless (= 1 (length splits))
               (scm-error 'misc-error "modality-ablation" "pair lists ~s span the splits ~s; give lists of one split"
                          (list names splits) #f)))
-         (idx (filter (lambda (i) (eq? (car splits) (assq-ref (note-ref ds i) 'split))) (iota (notes-count ds))))
-         (emb (map (lambda (v) (cons v (%nl-run-embed-variant run idx batch #f v))) '(full text-only image-only)))
-         (cos (lambda (a b) (mean (%nl-probe-cosine-rows (assq-ref emb a) (assq-ref emb b)))))
+         (emb (map (lambda (v) (cons v (embed-notes run #:split (car splits) #:ds ds #:batch batch #:variant v)))
+                   '(full text-only image-only)))
+         (idx (cdr (assq-ref emb 'full)))
+         (cos (lambda (a b) (mean (%nl-probe-cosine-rows (car (assq-ref emb a)) (car (assq-ref emb b))))))
          (recalls (lambda (name)
                     (map (lambda (v)
                            (cons (car v) (alist-delete 'cases (recall run #:pairs name #:ds ds #:cases 0
-                                                                      #:embeddings (cons (cdr v) idx)))))
+                                                                      #:embeddings (cdr v)))))
                          emb))))
     (list (cons 'pairs pairs) (cons 'notes (length idx))
           (cons 'recall (if (string? pairs)

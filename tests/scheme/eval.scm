@@ -41,6 +41,16 @@
 (define emb (embed-notes run #:ds ds))
 (define ids (map (lambda (i) (assq-ref (note-ref ds i) 'id)) (cdr emb)))
 
+(test-group "embedding variants"
+  (let ((some (list-head (cdr emb) 4)))
+    (test-equal "'full is the default"
+      (tensor->list (car (embed-notes run #:notes some)))
+      (tensor->list (car (embed-notes run #:notes some #:variant 'full))))
+    (test-eq "'image-only on a model without vision is refused" 'notellm-error
+      (error-key (lambda () (embed-notes run #:notes some #:variant 'image-only))))
+    (test-eq "an unknown variant is a wrong-type-arg" 'wrong-type-arg
+      (error-key (lambda () (embed-notes run #:notes some #:variant 'audio-only))))))
+
 (test-group "embedding tables"
   (save-embeddings emb (at "e.safetensors") #:ds ds)
   (save-embeddings emb (at "e.npy") #:run run)
