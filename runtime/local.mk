@@ -27,7 +27,7 @@ libnotellm_la_SOURCES = \
   kernels/cpu/kernels.h kernels/cpu/backend.c kernels/cpu/copy.c \
   kernels/cpu/elementwise.c kernels/cpu/reduce.c kernels/cpu/optim.c kernels/cpu/matmul.c \
   kernels/cpu/softmax.c kernels/cpu/index.c kernels/cpu/norm.c kernels/cpu/loss.c \
-  kernels/cpu/attention.c
+  kernels/cpu/attention.c kernels/cpu/gemm.h kernels/cpu/gemm.c
 libnotellm_la_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS) $(CJSON_CFLAGS) \
   $(PCRE2_CFLAGS) $(UTF8PROC_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) $(WEBP_CFLAGS) $(CAIRO_CFLAGS) -O2
 libnotellm_la_LIBADD = $(BLAS_LIBS) $(CJSON_LIBS) \

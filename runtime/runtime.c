@@ -1,6 +1,7 @@
 /* runtime.c — thread count and interrupt flag. */
 #include "runtime.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,7 +20,9 @@ nl_status nl_set_threads(int n)
 {
     if (n < 1 || n > 1024) return nl_error_set(NL_ERR_ARG, "thread count must be in [1, 1024], got %d", n);
     nthreads = n;
-    openblas_set_num_threads(n);
+    /* One pool: OpenBLAS stays single-threaded; CPU kernels split their
+     * sgemm calls over the OpenMP team (kernels/cpu/gemm.h). */
+    openblas_set_num_threads(1);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -28,9 +31,15 @@ nl_status nl_set_threads(int n)
 
 int nl_get_threads(void) { return nthreads; }
 
+/* libgomp's thread pool does not survive fork(): the child's first parallel
+ * region would wait for workers that do not exist. The child of a fork
+ * (a test killing a save, a Scheme primitive-fork) runs single-threaded. */
+static void fork_child(void) { nl_set_threads(1); }
+
 void nl_runtime_init(void)
 {
     if (nthreads) return;
+    pthread_atfork(NULL, NULL, fork_child);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     const char *env = getenv("NOTELLM_THREADS");
     if (env && atoi(env) > 0) n = atoi(env);

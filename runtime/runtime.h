@@ -8,6 +8,8 @@
 
 /* Read NOTELLM_THREADS (default: all cores) and apply it. Idempotent. */
 void nl_runtime_init(void);
+/* The OpenMP team size of every CPU kernel (OpenBLAS stays single-threaded:
+ * kernels/cpu/gemm.h). */
 nl_status nl_set_threads(int n);
 int nl_get_threads(void);
 

@@ -1,14 +1,20 @@
 /* attention.c — CPU kernels of scaled dot-product attention with grouped-query
  * heads: ATTENTION (writes the output and the probabilities P) and
  * ATTENTION_BWD (from the saved P). q, k, v, g are contiguous f32; the
- * additive mask may be a stride-0 broadcast view. Per (b, h) the products go
- * to cblas_sgemm (OpenBLAS threads itself; no OpenMP around it).
+ * additive mask may be a stride-0 broadcast view. The threads share out the
+ * (b, h) blocks (forward) or the (b, kv-head) groups (backward: a group's
+ * heads accumulate into one dK/dV block); each block's products are
+ * single-threaded sgemm calls (gemm.h).
  * Shapes: q [B,NH,Tq,HS], k/v [B,NKV,Tk,HS], P [B,NH,Tq,Tk]. */
-#include <cblas.h>
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "../../runtime/alloc.h"
 #include "../../runtime/runtime.h"
+#include "../formulas.h"
+#include "gemm.h"
 #include "kernels.h"
 
 typedef struct {
@@ -46,7 +52,7 @@ static void mask_softmax(float *S, const att_dims *d, int64_t b, int64_t h, cons
         }
         double sum = 0;
         for (int64_t j = 0; j < d->Tk; j++) {
-            row[j] = expf(row[j] - m);
+            row[j] = nl_expf(row[j] - m);
             sum += row[j];
         }
         float inv = (float)(1.0 / sum);
@@ -62,29 +68,28 @@ static nl_status cpu_attention(const nl_op_args *a)
     int64_t group = d.NH / d.NKV;
     const float *Q = nl_f32(q), *K = nl_f32(k), *V = nl_f32(v);
     float *O = nl_f32(a->out[0]), *P = nl_f32(a->out[1]);
-    for (int64_t b = 0; b < d.B; b++)
-        for (int64_t h = 0; h < d.NH; h++) {
-            NL_TRY(nl_interrupt_poll());
-            int64_t kv = b * d.NKV + h / group;
-            const float *qb = Q + (b * d.NH + h) * d.Tq * d.HS, *kb = K + kv * d.Tk * d.HS, *vb = V + kv * d.Tk * d.HS;
-            float *pb = P + (b * d.NH + h) * d.Tq * d.Tk, *ob = O + (b * d.NH + h) * d.Tq * d.HS;
-            if (d.Tq == 0) continue;
-            if (d.Tk == 0 || d.HS == 0) {
-                for (int64_t i = 0; i < d.Tq * d.Tk; i++) pb[i] = 0;
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d.Tq, (int)d.Tk, (int)d.HS, d.scale, qb,
-                            (int)d.HS, kb, (int)d.HS, 0.0f, pb, (int)d.Tk);
-            }
-            mask_softmax(pb, &d, b, h, mask);
-            if (d.HS == 0) continue;
-            if (d.Tk == 0) {
-                for (int64_t i = 0; i < d.Tq * d.HS; i++) ob[i] = 0;
-                continue;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.Tq, (int)d.HS, (int)d.Tk, 1.0f, pb, (int)d.Tk,
-                        vb, (int)d.HS, 0.0f, ob, (int)d.HS);
+    NL_TRY(nl_interrupt_poll());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < d.B * d.NH; bh++) {
+        if (nl_interrupt_pending()) continue;
+        int64_t b = bh / d.NH, h = bh % d.NH, kv = b * d.NKV + h / group;
+        const float *qb = Q + bh * d.Tq * d.HS, *kb = K + kv * d.Tk * d.HS, *vb = V + kv * d.Tk * d.HS;
+        float *pb = P + bh * d.Tq * d.Tk, *ob = O + bh * d.Tq * d.HS;
+        if (d.Tq == 0) continue;
+        if (d.Tk == 0 || d.HS == 0) {
+            for (int64_t i = 0; i < d.Tq * d.Tk; i++) pb[i] = 0;
+        } else {
+            nl_cpu_sgemm(0, 1, d.Tq, d.Tk, d.HS, d.scale, qb, d.HS, kb, d.HS, 0.0f, pb, d.Tk);
         }
-    return NL_OK;
+        mask_softmax(pb, &d, b, h, mask);
+        if (d.HS == 0) continue;
+        if (d.Tk == 0) {
+            for (int64_t i = 0; i < d.Tq * d.HS; i++) ob[i] = 0;
+            continue;
+        }
+        nl_cpu_sgemm(0, 0, d.Tq, d.HS, d.Tk, 1.0f, pb, d.Tk, vb, d.HS, 0.0f, ob, d.HS);
+    }
+    return nl_interrupt_poll();
 }
 
 /* in: g [B,NH,Tq,HS], q, k, v, P; out: dq, dk, dv (dk, dv zeroed by the front-end) */
@@ -99,35 +104,52 @@ static nl_status cpu_attention_bwd(const nl_op_args *a)
         for (int64_t i = 0; i < nl_tensor_numel(a->out[0]); i++) dQ[i] = 0;
         return NL_OK;
     }
-    size_t nb = (size_t)(d.Tq * d.Tk) * sizeof(float);
-    float *dS;
-    NL_TRY(nl_host_alloc(nb, (void **)&dS));
-    nl_status st = NL_OK;
-    for (int64_t b = 0; b < d.B && st == NL_OK; b++)
-        for (int64_t h = 0; h < d.NH && st == NL_OK; h++) {
-            if ((st = nl_interrupt_poll()) != NL_OK) break;
-            int64_t kv = b * d.NKV + h / group, bh = b * d.NH + h;
-            const float *gb = G + bh * d.Tq * d.HS, *qb = Q + bh * d.Tq * d.HS, *pb = P + bh * d.Tq * d.Tk;
-            const float *kb = K + kv * d.Tk * d.HS, *vb = V + kv * d.Tk * d.HS;
-            float *dqb = dQ + bh * d.Tq * d.HS, *dkb = dK + kv * d.Tk * d.HS, *dvb = dV + kv * d.Tk * d.HS;
-            int Tq = (int)d.Tq, Tk = (int)d.Tk, HS = (int)d.HS;
+    int nth = 1;
+#ifdef _OPENMP
+    nth = omp_get_max_threads();
+#endif
+    size_t per = (size_t)(d.Tq * d.Tk), nb = per * (size_t)nth * sizeof(float);
+    float *scratch;
+    NL_TRY(nl_host_alloc(nb, (void **)&scratch));
+    nl_status st = nl_interrupt_poll();
+    if (st != NL_OK) {
+        nl_host_free(scratch, nb);
+        return st;
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t bkv = 0; bkv < d.B * d.NKV; bkv++) {
+        if (nl_interrupt_pending()) continue;
+        int w = 0;
+#ifdef _OPENMP
+        w = omp_get_thread_num();
+#endif
+        float *dS = scratch + (size_t)w * per;
+        int64_t b = bkv / d.NKV, kvh = bkv % d.NKV;
+        const float *kb = K + bkv * d.Tk * d.HS, *vb = V + bkv * d.Tk * d.HS;
+        float *dkb = dK + bkv * d.Tk * d.HS, *dvb = dV + bkv * d.Tk * d.HS;
+        int64_t Tq = d.Tq, Tk = d.Tk, HS = d.HS;
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; h++) {
+            int64_t bh = b * d.NH + h;
+            const float *gb = G + bh * Tq * HS, *qb = Q + bh * Tq * HS, *pb = P + bh * Tq * Tk;
+            float *dqb = dQ + bh * Tq * HS;
             /* dV += P^T g ; dP = g v^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, HS, Tq, 1.0f, pb, Tk, gb, HS, 1.0f, dvb, HS);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, HS, 1.0f, gb, HS, vb, HS, 0.0f, dS, Tk);
+            nl_cpu_sgemm(1, 0, Tk, HS, Tq, 1.0f, pb, Tk, gb, HS, 1.0f, dvb, HS);
+            nl_cpu_sgemm(0, 1, Tq, Tk, HS, 1.0f, gb, HS, vb, HS, 0.0f, dS, Tk);
             /* dS = P * (dP - rowsum(dP * P)) */
-            for (int64_t i = 0; i < d.Tq; i++) {
-                float *r = dS + i * d.Tk;
-                const float *p = pb + i * d.Tk;
+            for (int64_t i = 0; i < Tq; i++) {
+                float *r = dS + i * Tk;
+                const float *p = pb + i * Tk;
                 double dot = 0;
-                for (int64_t j = 0; j < d.Tk; j++) dot += (double)r[j] * p[j];
-                for (int64_t j = 0; j < d.Tk; j++) r[j] = p[j] * (r[j] - (float)dot);
+                for (int64_t j = 0; j < Tk; j++) dot += (double)r[j] * p[j];
+                for (int64_t j = 0; j < Tk; j++) r[j] = p[j] * (r[j] - (float)dot);
             }
             /* dQ = scale dS k ; dK += scale dS^T q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, HS, Tk, d.scale, dS, Tk, kb, HS, 0.0f, dqb, HS);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, HS, Tq, d.scale, dS, Tk, qb, HS, 1.0f, dkb, HS);
+            nl_cpu_sgemm(0, 0, Tq, HS, Tk, d.scale, dS, Tk, kb, HS, 0.0f, dqb, HS);
+            nl_cpu_sgemm(1, 0, Tk, HS, Tq, d.scale, dS, Tk, qb, HS, 1.0f, dkb, HS);
         }
-    nl_host_free(dS, nb);
-    return st;
+    }
+    nl_host_free(scratch, nb);
+    return nl_interrupt_poll();
 }
 
 void nl_cpu_register_attention(nl_kernel_fn *t)

@@ -1,12 +1,14 @@
 /* copy.c — COPY (any strides and dtype -> any strides and dtype, same shape)
  * and FILL (in place, any strides). The strided walk keeps the innermost
- * dimension as a tight loop; both-contiguous copies convert in bulk. */
+ * dimension as a tight loop; both-contiguous copies convert in bulk. Large
+ * tensors are shared out over the threads by rows (or 64k-element chunks). */
 #include <string.h>
 
 #include "kernels.h"
 
-/* Walk the multi-index of `shape` (ndim >= 1) over all but the last dim,
- * calling fn for each row with the element offsets of dst and src. */
+/* Call fn for each row (all but the last dim) of `dst` (ndim >= 1) with the
+ * element offsets of dst and src; rows are shared out over the threads when
+ * there are enough elements (rows are disjoint in dst). */
 typedef void (*row_fn)(char *d, const char *s, int64_t n, int64_t dstride, int64_t sstride, const nl_op_args *a);
 
 static void walk(const nl_tensor *dst, const nl_tensor *src, row_fn fn, const nl_op_args *a)
@@ -16,19 +18,18 @@ static void walk(const nl_tensor *dst, const nl_tensor *src, row_fn fn, const nl
     char *dbase = nl_tensor_host_ptr(dst);
     const char *sbase = src ? nl_tensor_host_ptr(src) : NULL;
     if (nd == 0) { fn(dbase, sbase, 1, 0, 0, a); return; }
-    int64_t idx[NL_MAX_DIMS] = {0};
-    int64_t n = dst->shape[nd - 1];
-    for (;;) {
-        int64_t doff = 0, soff = 0;
-        for (int i = 0; i < nd - 1; i++) {
-            doff += idx[i] * dst->strides[i];
-            if (src) soff += idx[i] * src->strides[i];
+    int64_t n = dst->shape[nd - 1], rows = n ? nl_tensor_numel(dst) / n : 0;
+#pragma omp parallel for schedule(static) if (rows > 1 && rows * n > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t doff = 0, soff = 0, rest = r;
+        for (int i = nd - 2; i >= 0; i--) {
+            int64_t k = rest % dst->shape[i];
+            rest /= dst->shape[i];
+            doff += k * dst->strides[i];
+            if (src) soff += k * src->strides[i];
         }
         fn(dbase + doff * (int64_t)des, src ? sbase + soff * (int64_t)ses : NULL, n,
            dst->strides[nd - 1], src ? src->strides[nd - 1] : 0, a);
-        int i = nd - 2;
-        while (i >= 0 && ++idx[i] == dst->shape[i]) idx[i--] = 0;
-        if (i < 0) break;
     }
 }
 
@@ -47,9 +48,18 @@ static void copy_row(char *d, const char *s, int64_t n, int64_t ds, int64_t ss, 
 static nl_status cpu_copy(const nl_op_args *a)
 {
     nl_tensor *dst = a->out[0], *src = a->in[0];
-    if (nl_tensor_numel(dst) == 0) return NL_OK;
+    int64_t n = nl_tensor_numel(dst);
+    if (n == 0) return NL_OK;
     if (nl_tensor_is_contiguous(dst) && nl_tensor_is_contiguous(src)) {
-        nl_convert(nl_tensor_host_ptr(dst), dst->dtype, nl_tensor_host_ptr(src), src->dtype, (size_t)nl_tensor_numel(dst));
+        char *d = nl_tensor_host_ptr(dst);
+        const char *s = nl_tensor_host_ptr(src);
+        size_t des = nl_dtype_size(dst->dtype), ses = nl_dtype_size(src->dtype);
+        int64_t chunk = 1 << 16, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+        for (int64_t c = 0; c < nchunks; c++) {
+            int64_t k = c * chunk, m = n - k < chunk ? n - k : chunk;
+            nl_convert(d + k * (int64_t)des, dst->dtype, s + k * (int64_t)ses, src->dtype, (size_t)m);
+        }
         return NL_OK;
     }
     walk(dst, src, copy_row, a);
@@ -64,6 +74,12 @@ static void fill_row(char *d, const char *s, int64_t n, int64_t ds, int64_t ss, 
     char v[8];
     if (dt == NL_I64) { int64_t x = (int64_t)a->p.f[0]; memcpy(v, &x, 8); }
     else { float f = (float)a->p.f[0]; nl_convert(v, dt, &f, NL_F32, 1); }
+    if (dt == NL_F32 && ds == 1) {
+        float f;
+        memcpy(&f, v, sizeof f);
+        for (int64_t j = 0; j < n; j++) ((float *)(void *)d)[j] = f;
+        return;
+    }
     for (int64_t j = 0; j < n; j++) memcpy(d + j * ds * (int64_t)es, v, es);
 }
 

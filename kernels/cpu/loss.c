@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../formulas.h"
 #include "kernels.h"
 
 static int64_t target_at(const nl_tensor *t, int64_t r)
@@ -21,7 +22,7 @@ static double row_lse(const float *x, int64_t V)
         if (x[j] > m) m = x[j]; /* a NaN entry makes the sum below NaN */
     if (isinf(m)) return m; /* all -inf (or a +inf): no finite normaliser */
     double s = 0;
-    for (int64_t j = 0; j < V; j++) s += expf(x[j] - m);
+    for (int64_t j = 0; j < V; j++) s += nl_expf(x[j] - m);
     return m + log(s);
 }
 
@@ -68,7 +69,7 @@ static nl_status cpu_cross_entropy_bwd(const nl_op_args *a)
             for (int64_t j = 0; j < V; j++) gr[j] = 0;
             continue;
         }
-        for (int64_t j = 0; j < V; j++) gr[j] = expf(xr[j] - lse[r]) * scale;
+        for (int64_t j = 0; j < V; j++) gr[j] = nl_expf(xr[j] - lse[r]) * scale;
         gr[t] -= scale;
     }
     return NL_OK;

@@ -1,14 +1,14 @@
-/* matmul.c — CPU kernel of MATMUL: one cblas_sgemm per batch matrix.
+/* matmul.c — CPU kernel of MATMUL: one sgemm per batch matrix.
  * Contract (runtime/ops/matmul.c): a, b, out f32 with equal batch dims (a and
  * b may have any batch strides, 0 for broadcast); each operand's last two dims
  * have a unit stride in one of them (see mat_layout); out is contiguous.
- * Depends on OpenBLAS only; no OpenMP region around the BLAS calls. */
-#include <cblas.h>
-#include <limits.h>
+ * One matrix is split over the threads by nl_cpu_sgemm; several matrices
+ * are shared out whole, one per thread at a time. */
 #include <string.h>
 
 #include "../../runtime/runtime.h"
 #include "../matrix.h"
+#include "gemm.h"
 #include "kernels.h"
 
 /* a [..., M, K] or [..., K, M] (i[0]), b [..., K, N] or [..., N, K] (i[1]) -> out [..., M, N] */
@@ -25,15 +25,19 @@ static nl_status cpu_matmul(const nl_op_args *args)
         return NL_OK;
     }
     if (bad) return nl_error_set(NL_ERR_ARG, "operand layout not accepted by the kernel (front-end bug)");
-    enum CBLAS_TRANSPOSE opa = pb.opa ? CblasTrans : CblasNoTrans, opb = pb.opb ? CblasTrans : CblasNoTrans;
     const float *A = nl_f32(a), *B = nl_f32(b);
-    for (int64_t bi = 0; bi < pb.nbatch; bi++) {
-        NL_TRY(nl_interrupt_poll());
-        cblas_sgemm(CblasRowMajor, opa, opb, (blasint)pb.M, (blasint)pb.N, (blasint)pb.K, 1.0f,
-                    A + nl_batch_offset(a, out, bi), (blasint)pb.lda, B + nl_batch_offset(b, out, bi), (blasint)pb.ldb,
-                    0.0f, C + bi * pb.M * pb.N, (blasint)pb.N);
+    NL_TRY(nl_interrupt_poll());
+    if (pb.nbatch == 1) {
+        nl_cpu_sgemm(pb.opa, pb.opb, pb.M, pb.N, pb.K, 1.0f, A, pb.lda, B, pb.ldb, 0.0f, C, pb.N);
+        return NL_OK;
     }
-    return NL_OK;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t bi = 0; bi < pb.nbatch; bi++) {
+        if (nl_interrupt_pending()) continue;
+        nl_cpu_sgemm(pb.opa, pb.opb, pb.M, pb.N, pb.K, 1.0f, A + nl_batch_offset(a, out, bi), pb.lda,
+                     B + nl_batch_offset(b, out, bi), pb.ldb, 0.0f, C + bi * pb.M * pb.N, pb.N);
+    }
+    return nl_interrupt_poll();
 }
 
 void nl_cpu_register_matmul(nl_kernel_fn *t)

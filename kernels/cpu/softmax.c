@@ -4,6 +4,7 @@
  * each row's sum accumulates in double. No BLAS here. */
 #include <math.h>
 
+#include "../formulas.h"
 #include "kernels.h"
 
 /* Rows and row length of a tensor viewed as [rows, D] (a 0-d tensor is one row of 1). */
@@ -37,7 +38,7 @@ static nl_status cpu_softmax_fwd(const nl_op_args *a)
         float *yr = y + r * D, m = row_max(xr, D);
         double s = 0;
         for (int64_t j = 0; j < D; j++) {
-            float e = expf(xr[j] - m);
+            float e = nl_expf(xr[j] - m);
             if (!logp) yr[j] = e;
             s += e;
         }

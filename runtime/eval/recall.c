@@ -4,17 +4,17 @@
  * into an O(tile) scratch, then each query row is scanned: candidates
  * beating the ground truth are counted and a per-query top-k min-heap is
  * updated.
- * Depends on the runtime core and OpenBLAS. */
+ * Depends on the runtime core and the CPU backend's sgemm. */
 #include "recall.h"
 #include "recall_scan.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "../../kernels/cpu/gemm.h"
 #include "alloc.h"
 #include "runtime.h"
 
@@ -25,13 +25,12 @@
  * per call, not once per candidate tile. With OpenBLAS's SkylakeX sgemm,
  * 512x512 and 512x1024 were best of 256/512/1024 x 512/1024/2048 on
  * 100k x 10k x d128 top-100, 2 threads (a loaded machine: ~10 % noise).
- * Parallelism: the default NL_RECALL_PAR_TILES runs OpenMP over query tiles
- * with OpenBLAS set to one thread for the duration (the HACKING rule against
- * BLAS inside OpenMP is about nested pools; here there is only one pool),
- * restored afterwards. It took 13.8 s against 48.8 s for NL_RECALL_PAR_GEMM
- * (multi-threaded sgemm per tile, then an OpenMP scan: the two pools hand
- * over 1000s of times and a small sgemm splits badly) on the same case with
- * the generic sgemm kernel. The scan itself is in recall_scan.c. */
+ * Parallelism: the default NL_RECALL_PAR_TILES runs OpenMP over query tiles,
+ * one single-threaded sgemm per tile pair. It took 13.8 s against 48.8 s for
+ * NL_RECALL_PAR_GEMM (each tile's sgemm split over the threads, then an
+ * OpenMP scan: 1000s of fork/joins and small split sgemms) on the same case
+ * with the generic sgemm kernel (measured when the split was OpenBLAS's own
+ * threading). The scan itself is in recall_scan.c. */
 #define DEFAULT_QTILE 512
 #define DEFAULT_CTILE 1024
 
@@ -148,8 +147,7 @@ static void pack_rows(float *dst, const float *emb, int64_t d, const int64_t *ro
 /* C[m,n] = A[m,d] B[n,d]^T */
 static void sgemm_nt(const float *A, const float *B, float *C, int64_t m, int64_t n, int64_t d)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)n, (blasint)d, 1.0f, A,
-                (blasint)d, B, (blasint)d, 0.0f, C, (blasint)n);
+    nl_cpu_sgemm(0, 1, m, n, d, 1.0f, A, d, B, d, 0.0f, C, n);
 }
 
 typedef struct engine {
@@ -327,11 +325,7 @@ nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64
     engine e = {emb, N, d, nq, tq, tc, topk, query, gt, in_pool, gscore, rank_out, topk ? hs : NULL,
                 topk ? top_idx : NULL, nl_recall_scan_select(), &stop};
 
-    /* Inside OpenMP regions every sgemm runs single-threaded (the workers
-     * are the parallelism); restored afterwards. */
-    int blas_threads = openblas_get_num_threads();
     int tiles_mode = o.parallel == NL_RECALL_PAR_TILES;
-    if (tiles_mode && nth > 1) openblas_set_num_threads(1);
 
     /* phase 1: ground-truth scores; phase 2: each query tile against every
      * candidate tile in index order (its heaps stay in cache) */
@@ -355,7 +349,6 @@ nl_status nl_recall_ranks_ex(const float *emb, int64_t N, int64_t d, const int64
         for (int64_t t = 0; t < ntiles; t++) tile_gt_scores(&e, t, wk.q, wk.g, wk.s);
         for (int64_t t = 0; t < ntiles; t++) run_qtile(&e, t, &wk, nth);
     }
-    if (tiles_mode && nth > 1) openblas_set_num_threads(blas_threads);
     if (stop) {
         st = nl_error_set(NL_ERR_INTERRUPTED, "recall ranks: interrupted");
         goto done;

@@ -290,21 +290,18 @@ nl_status nl_notellm_loss(nl_notellm_out *out, nl_notellm *m, const nl_notellm_b
     *out = (nl_notellm_out){0};
     fwd f;
     NL_TRY(forward(&f, m, b, NULL));
-    nl_tensor *l_cl = NULL, *l_v = NULL, *l_gen = NULL, *logits = NULL;
+    nl_tensor *l_cl = NULL, *l_v = NULL, *l_gen = NULL;
     nl_status st = embed_from(out, m, &f);
     if (st == NL_OK) st = nl_gcl_loss(&l_cl, out->e, m->head->tau);
     if (st == NL_OK && m->cfg.micl) st = nl_gcl_loss(&l_v, out->e_v, m->head->tau);
-    if (st == NL_OK && m->cfg.csft) {
-        st = nl_llm_logits(&logits, m->llm, f.hidden);
-        if (st == NL_OK) st = nl_gen_loss(&l_gen, logits, b->labels);
-    }
+    if (st == NL_OK && m->cfg.csft) st = nl_gen_loss(&l_gen, f.hidden, m->llm->lm_head, b->labels);
     if (st == NL_OK) {
         if (m->cfg.micl) st = nl_micl_loss(&out->loss, l_cl, l_v, m->cfg.w_t, m->cfg.w_v);
         else if (m->cfg.csft) st = nl_csft_loss(&out->loss, l_cl, l_gen, m->cfg.alpha, true);
         else out->loss = nl_tensor_retain(l_cl);
     }
     out->l_cl = scalar(l_cl), out->l_v = scalar(l_v), out->l_gen = scalar(l_gen);
-    REL(l_cl, l_v, l_gen, logits);
+    REL(l_cl, l_v, l_gen);
     fwd_clear(&f);
     if (st != NL_OK) nl_notellm_out_clear(out);
     return st;
@@ -315,14 +312,11 @@ nl_status nl_notellm_embed_gen(nl_notellm_out *out, nl_notellm *m, const nl_note
     *out = (nl_notellm_out){0};
     fwd f;
     NL_TRY(forward(&f, m, b, NULL));
-    nl_tensor *logits = NULL;
     nl_status st = embed_from(out, m, &f);
     if (st == NL_OK && m->cfg.csft) {
-        st = nl_llm_logits(&logits, m->llm, f.hidden);
-        if (st == NL_OK) st = nl_gen_loss(&out->loss, logits, b->labels);
+        st = nl_gen_loss(&out->loss, f.hidden, m->llm->lm_head, b->labels);
         out->l_gen = scalar(out->loss);
     }
-    nl_tensor_release(logits);
     fwd_clear(&f);
     if (st != NL_OK) nl_notellm_out_clear(out);
     return st;

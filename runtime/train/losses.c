@@ -69,41 +69,54 @@ nl_status nl_gcl_loss(nl_tensor **loss, nl_tensor *emb, nl_tensor *tau)
 
 /* ---- CSFT generation loss ---------------------------------------------------- */
 
-nl_status nl_gen_loss(nl_tensor **loss, nl_tensor *logits, nl_tensor *labels)
+nl_status nl_gen_loss(nl_tensor **loss, nl_tensor *hidden, nl_tensor *lm_head, nl_tensor *labels)
 {
     char a[96], b[96];
     *loss = NULL;
-    if (logits->ndim != 3 || labels->ndim != 2 || labels->shape[0] != logits->shape[0] ||
-        labels->shape[1] != logits->shape[1])
-        return nl_error_set(NL_ERR_SHAPE, "gen-loss: logits is %s, labels is %s (want logits [B T V], labels [B T])",
-                            nl_shape_str(logits, a, sizeof a), nl_shape_str(labels, b, sizeof b));
+    if (hidden->ndim != 3 || labels->ndim != 2 || labels->shape[0] != hidden->shape[0] ||
+        labels->shape[1] != hidden->shape[1])
+        return nl_error_set(NL_ERR_SHAPE, "gen-loss: %s is %s, labels is %s (want [B T %s], labels [B T])",
+                            lm_head ? "hidden" : "logits", nl_shape_str(hidden, a, sizeof a),
+                            nl_shape_str(labels, b, sizeof b), lm_head ? "C" : "V");
+    if (lm_head && (lm_head->ndim != 2 || lm_head->shape[1] != hidden->shape[2]))
+        return nl_error_set(NL_ERR_SHAPE, "gen-loss: LM head is %s for hidden %s (want [V C])",
+                            nl_shape_str(lm_head, a, sizeof a), nl_shape_str(hidden, b, sizeof b));
     if (labels->dtype != NL_I64 && labels->dtype != NL_I32)
         return nl_error_set(NL_ERR_DTYPE, "gen-loss: labels must be i64 or i32 token ids");
-    int64_t B = logits->shape[0], T = logits->shape[1], V = logits->shape[2], n = B * T;
-    int64_t *lab = malloc((size_t)(n ? n : 1) * sizeof *lab), *tgt = malloc((size_t)(n ? n : 1) * sizeof *tgt);
-    nl_tensor *flat = NULL, *tg = NULL;
-    nl_status st = lab && tgt ? NL_OK : nl_error_set(NL_ERR_OOM, "gen-loss: out of memory for %lld labels", (long long)n);
+    int64_t B = hidden->shape[0], T = hidden->shape[1], D = hidden->shape[2], n = B * T;
+    int64_t V = lm_head ? lm_head->shape[0] : D;
+    int64_t *lab = malloc((size_t)(n ? n : 1) * sizeof *lab), *pos = malloc((size_t)(n ? n : 1) * sizeof *pos),
+            *tgt = malloc((size_t)(n ? n : 1) * sizeof *tgt);
+    nl_tensor *flat = NULL, *ids = NULL, *sel = NULL, *logits = NULL, *tg = NULL;
+    nl_status st = lab && pos && tgt ? NL_OK : nl_error_set(NL_ERR_OOM, "gen-loss: out of memory for %lld labels", (long long)n);
     if (st == NL_OK) st = nl_tensor_to_host(labels, lab, NL_I64);
     for (int64_t i = 0; st == NL_OK && i < n; i++)
         if (lab[i] != NL_IGNORE_INDEX && (lab[i] < 0 || lab[i] >= V))
             st = nl_error_set(NL_ERR_ARG, "gen-loss: label %lld at [%lld %lld] is out of range for V = %lld"
                               " (labels must be in [0, %lld) or %d = not supervised)", (long long)lab[i],
                               (long long)(i / T), (long long)(i % T), (long long)V, (long long)V, NL_IGNORE_INDEX);
-    if (st == NL_OK) {
-        /* row (b,t) of the flattened logits predicts labels[b, t+1]; the last
-         * position of each sequence has nothing to predict */
+    int64_t m = 0;
+    if (st == NL_OK && n > 0) {
+        /* position (b,t) predicts labels[b, t+1]; only those rows get logits */
         for (int64_t bi = 0; bi < B; bi++)
-            for (int64_t t = 0; t < T; t++)
-                tgt[bi * T + t] = t + 1 < T ? lab[bi * T + t + 1] : NL_IGNORE_INDEX;
-        st = i64_tensor(&tg, tgt, n, nl_tensor_device(logits));
+            for (int64_t t = 0; t + 1 < T; t++)
+                if (lab[bi * T + t + 1] != NL_IGNORE_INDEX) pos[m] = bi * T + t, tgt[m++] = lab[bi * T + t + 1];
+        if (m == 0) pos[m] = 0, tgt[m++] = NL_IGNORE_INDEX; /* one ignored row: loss 0, zero gradient */
     }
-    if (st == NL_OK) st = nl_reshape(&flat, logits, 2, (const int64_t[]){n, V}); /* [B*T,V] */
-    if (st == NL_OK) st = nl_cross_entropy(loss, flat, tg, NL_IGNORE_INDEX);
+    if (st == NL_OK && n == 0) st = nl_error_set(NL_ERR_SHAPE, "gen-loss: empty batch %s", nl_shape_str(hidden, a, sizeof a));
+    nl_device dev = nl_tensor_device(hidden);
+    if (st == NL_OK) st = nl_reshape(&flat, hidden, 2, (const int64_t[]){n, D});
+    if (st == NL_OK) st = i64_tensor(&ids, pos, m, dev);
+    if (st == NL_OK) st = nl_index_select(&sel, flat, 0, ids);
+    if (st == NL_OK) st = lm_head ? nl_linear(&logits, sel, lm_head, NULL) : (logits = nl_tensor_retain(sel), NL_OK);
+    if (st == NL_OK) st = i64_tensor(&tg, tgt, m, dev);
+    if (st == NL_OK) st = nl_cross_entropy(loss, logits, tg, NL_IGNORE_INDEX);
     if (st != NL_OK && st != NL_ERR_OOM) nl_error_prefix(st, "gen-loss");
     free(lab);
+    free(pos);
     free(tgt);
-    nl_tensor_release(flat);
-    nl_tensor_release(tg);
+    nl_tensor_release(flat); nl_tensor_release(ids); nl_tensor_release(sel);
+    nl_tensor_release(logits); nl_tensor_release(tg);
     return st;
 }
 

@@ -28,14 +28,18 @@
  * [rows,d], is NL_ERR_SHAPE; tau with numel != 1 is NL_ERR_SHAPE. */
 nl_status nl_gcl_loss(nl_tensor **loss, nl_tensor *emb, nl_tensor *tau);
 
-/* CSFT generation loss (§3.6). logits [B,T,V] f32, labels [B,T] i64/i32
- * (NL_IGNORE_INDEX = not supervised; labels live on the host or on any
- * device and are read back). logits[:, t] predicts labels[:, t+1] (the shift
- * happens inside: the last position of every row is never supervised); the
- * loss is the mean over all supervised tokens of the batch (token-mean), 0-d.
- * No supervised token: loss 0 and a zero gradient. A label outside [0, V)
- * other than NL_IGNORE_INDEX is NL_ERR_ARG. */
-nl_status nl_gen_loss(nl_tensor **loss, nl_tensor *logits, nl_tensor *labels);
+/* CSFT generation loss (§3.6). hidden [B,T,C] f32 (the LLM's last hidden
+ * states), lm_head [V,C] (the LM head's weight; NULL: hidden already holds
+ * the logits, C = V), labels [B,T] i64/i32 (NL_IGNORE_INDEX = not
+ * supervised; labels live on the host or on any device and are read back).
+ * Position t predicts labels[:, t+1] (the shift happens inside: the last
+ * position of every row is never supervised), and the LM head is applied
+ * only at the positions that predict a supervised label — the same loss as
+ * full logits at a fraction of the cost. The loss is the mean over all
+ * supervised tokens of the batch (token-mean), 0-d. No supervised token:
+ * loss 0 and a zero gradient. A label outside [0, V) other than
+ * NL_IGNORE_INDEX is NL_ERR_ARG. */
+nl_status nl_gen_loss(nl_tensor **loss, nl_tensor *hidden, nl_tensor *lm_head, nl_tensor *labels);
 
 /* NoteLLM total loss (§3.6). contrastive true:  (l_cl + alpha*l_gen)/(1+alpha)
  * (alpha 0 gives l_cl; l_gen may then be NULL: "w/o CSFT"). contrastive false

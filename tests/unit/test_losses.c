@@ -179,7 +179,7 @@ static void fixture_csft(void)
     if (!io) return;
     nl_tensor *logits = fx(io, "logits", true), *labels = fx(io, "labels", false), *lcl = fx(io, "l_cl", true);
     nl_tensor *lg = NULL, *total = NULL, *wo = NULL;
-    if (logits && labels && lcl && h_ok(nl_gen_loss(&lg, logits, labels), "gen loss") &&
+    if (logits && labels && lcl && h_ok(nl_gen_loss(&lg, logits, NULL, labels), "gen loss") &&
         h_ok(nl_csft_loss(&total, lcl, lg, 0.01, true), "notellm loss")) {
         match(io, "csft fixture: L_gen (shifted, token mean)", "gen_loss", lg, ATOL, RTOL);
         match(io, "csft fixture: (L_cl + 0.01 L_gen)/1.01", "total", total, ATOL, RTOL);
@@ -229,7 +229,43 @@ static nl_status fn_head_gcl(nl_tensor **out, nl_tensor **in, void *ctx)
 
 static nl_status fn_gen(nl_tensor **out, nl_tensor **in, void *ctx)
 {
-    return nl_gen_loss(out, in[0], ctx);
+    return nl_gen_loss(out, in[0], NULL, ctx);
+}
+
+static nl_status fn_gen_head(nl_tensor **out, nl_tensor **in, void *ctx)
+{
+    return nl_gen_loss(out, in[0], in[1], ctx);
+}
+
+/* The LM head applied at the supervised positions only gives the loss and
+ * gradients of the LM head over every position followed by the loss. */
+static void gen_head_equals_full_logits(nl_tensor *labels)
+{
+    nl_tensor *hid = h_rand(3, (const int64_t[]){2, 4, 5}, -1, 1, false), *w = h_rand(2, (const int64_t[]){7, 5}, -1, 1, false);
+    nl_tensor *full = NULL, *la = NULL, *lb = NULL, *gh = NULL, *gw = NULL;
+    hid->requires_grad = w->requires_grad = true;
+    h_gradcheck("gradcheck gen loss through the LM head", fn_gen_head, 2, (nl_tensor *[]){hid, w}, labels, 1e-2, 1e-4,
+                1e-2, 56);
+    nl_tensor_release(hid->grad);
+    nl_tensor_release(w->grad);
+    hid->grad = w->grad = NULL;
+    if (h_ok(nl_linear(&full, hid, w, NULL), "full logits") && h_ok(nl_gen_loss(&la, full, NULL, labels), "loss, full logits") &&
+        h_ok(nl_gen_loss(&lb, hid, w, labels), "loss, head at supervised rows") &&
+        h_ok(nl_backward(la, NULL, false), "backward, full logits")) {
+        h_check(fabs(scalar(la) - scalar(lb)) <= 1e-6 * fabs(scalar(la)), "gen loss: head at supervised rows %.9g, full logits %.9g",
+                scalar(lb), scalar(la));
+        gh = hid->grad, gw = w->grad;
+        hid->grad = w->grad = NULL;
+        if (h_ok(nl_backward(lb, NULL, false), "backward, head at supervised rows")) {
+            double *rh = h_values(gh), *rw = h_values(gw);
+            h_close("gen loss: grad wrt hidden, head at supervised rows vs full logits", hid->grad, rh, 1e-7, 1e-5);
+            h_close("gen loss: grad wrt LM head, head at supervised rows vs full logits", w->grad, rw, 1e-7, 1e-5);
+            free(rh);
+            free(rw);
+        }
+    }
+    nl_tensor_release(gh); nl_tensor_release(gw); nl_tensor_release(full);
+    nl_tensor_release(la); nl_tensor_release(lb); nl_tensor_release(hid); nl_tensor_release(w);
 }
 
 static void gradchecks(void)
@@ -280,6 +316,7 @@ static void gradchecks(void)
     h_ok(nl_tensor_from_host(&labels, NL_I64, 2, (const int64_t[]){2, 4}, lab, NL_I64, NL_CPU_DEVICE), "labels");
     logits->requires_grad = true;
     h_gradcheck("gradcheck gen loss", fn_gen, 1, &logits, labels, 1e-2, 1e-4, 1e-2, 56);
+    gen_head_equals_full_logits(labels);
     nl_tensor_release(logits); nl_tensor_release(labels);
 }
 
@@ -327,7 +364,7 @@ static void edge_ignored_labels(void)
     int64_t lab[6] = {4, -100, -100, 2, -100, -100}; /* only position 0 supervised: nothing predicts it */
     h_ok(nl_tensor_from_host(&labels, NL_I64, 2, (const int64_t[]){2, 3}, lab, NL_I64, NL_CPU_DEVICE), "labels");
     logits->requires_grad = true;
-    if (h_ok(nl_gen_loss(&lg, logits, labels), "gen loss, nothing supervised after the shift")) {
+    if (h_ok(nl_gen_loss(&lg, logits, NULL, labels), "gen loss, nothing supervised after the shift")) {
         h_check(scalar(lg) == 0.0, "all labels ignored after the shift: L_gen = %g", scalar(lg));
         if (h_ok(nl_backward(lg, NULL, false), "backward"))
             h_check(max_abs(logits->grad) == 0.0, "all labels ignored: zero gradient (max %g)", max_abs(logits->grad));
@@ -337,9 +374,9 @@ static void edge_ignored_labels(void)
     lab[4] = 11; /* out of range for V = 5 */
     nl_tensor *bad = NULL;
     h_ok(nl_tensor_from_host(&bad, NL_I64, 2, (const int64_t[]){2, 3}, lab, NL_I64, NL_CPU_DEVICE), "labels");
-    h_expect_error(nl_gen_loss(&lg, logits, bad), NL_ERR_ARG, "gen loss: label 11 with V = 5");
+    h_expect_error(nl_gen_loss(&lg, logits, NULL, bad), NL_ERR_ARG, "gen loss: label 11 with V = 5");
     nl_tensor *l3 = h_randint(1, (const int64_t[]){6}, 5, NL_I64);
-    h_expect_error(nl_gen_loss(&lg, logits, l3), NL_ERR_SHAPE, "gen loss: labels [6] for logits [2 3 5]");
+    h_expect_error(nl_gen_loss(&lg, logits, NULL, l3), NL_ERR_SHAPE, "gen loss: labels [6] for logits [2 3 5]");
     nl_tensor_release(l3); nl_tensor_release(bad);
     nl_tensor_release(logits); nl_tensor_release(labels);
 }
