@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "bpe_train.h"
+#include "profile.h"
 #include "run.h"
 #include "runtime.h"
 #include "synth.h"
@@ -74,7 +75,9 @@ int main(int argc, char **argv)
     if (!wall || !cpu) return 1;
     int64_t notes_per_step = 0;
     size_t misses = 0;
+    const char *prof = getenv("NOTELLM_PROFILE");
     for (int i = 0; i < 2 + steps; i++) {
+        if (i == 2 && prof && *prof) nl_profile_enable(1);
         double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         nl_run_metrics m;
         if (nl_run_step(r, &m) != NL_OK) return fail("step");
@@ -93,6 +96,10 @@ int main(int argc, char **argv)
     printf("%s: median of %d steps: wall %.4f s (%.2f notes/s), cpu %.4f s; peak live %.0f MB, cached %.0f MB\n",
            method, steps, wall[steps / 2], (double)notes_per_step / wall[steps / 2], cpu[steps / 2],
            (double)ms.peak_bytes / 1e6, (double)ms.cached_bytes / 1e6);
+    if (nl_profile_enabled()) {
+        printf("kernel time over the %d timed steps (NOTELLM_PROFILE):\n", steps);
+        nl_profile_print(stdout);
+    }
     free(wall);
     free(cpu);
     nl_run_free(r);

@@ -279,12 +279,14 @@ def make_batch(cfg, vocab, rows, T, n_labels, g):
     return b
 
 
-def flops(cfg, vocab, rows, T):
+def flops(cfg, vocab, rows, T, lm_rows=None):
     """Analytic FLOPs of one step (multiply-add = 2): trainable matmuls cost
     6 x params x tokens (forward 2, backward 4), attention score and value
     products 3 x 4 x T'^2 x C per layer and row (full square, no causal
     saving), the frozen ViT forward only 2 x params x tokens + 4 x S^2 x C per
-    layer. Norms, softmax, element-wise work and the GCL [R,R] are left out."""
+    layer. Norms, softmax, element-wise work and the GCL [R,R] are left out.
+    The LM head (CSFT) runs over lm_rows positions: every token here (as
+    HF's causal-LM heads do), only the supervised ones in notellm."""
     L = cfg["llm"]
     C, I, nl = L["hidden"], L["intermediate"], L["layers"]
     Tp = T + (cfg["visual_tokens"] - 1 if cfg["visual_tokens"] else 0)
@@ -292,7 +294,7 @@ def flops(cfg, vocab, rows, T):
     p_llm = nl * (2 * C * C + 2 * C * L["kv_heads"] * L["head_dim"] + 3 * C * I)
     f = 6 * p_llm * tok + 3 * 4 * nl * rows * Tp * Tp * C
     if cfg["csft"]:
-        f += 6 * C * vocab * tok
+        f += 6 * C * vocab * (tok if lm_rows is None else lm_rows)
     if cfg["visual_tokens"]:
         V, Q = cfg["vision"], cfg["qformer"]
         cv, S = V["hidden"], (V["image_size"] // V["patch_size"]) ** 2 + 1
@@ -329,9 +331,10 @@ def bench(cfg):
     timed = range(cfg["warmup"], len(Ts))
     notes = sum(rows[i] for i in timed) / len(timed)
     fl = sum(flops(cfg, vocab, rows[i], Ts[i]) for i in timed) / len(timed)
+    nl_fl = sum(flops(cfg, vocab, rows[i], Ts[i], cfg["labels"][i]) for i in timed) / len(timed)
     n_all = sum(p.numel() for p in model.parameters())
     print(f"{cfg['name']} steps_per_s {1 / med:.4f} notes_per_s {notes / med:.2f} best_s {best:.5f} "
-          f"median_s {med:.5f} notes {notes:g} flops {fl:.4e}")
+          f"median_s {med:.5f} notes {notes:g} flops {fl:.4e} nl_flops {nl_fl:.4e}")
     print(f"{cfg['name']}: torch params {n_all} (notellm {cfg['params']}), threads {torch.get_num_threads()}",
           file=sys.stderr)
 

@@ -3,7 +3,7 @@ lib_LTLIBRARIES += libnotellm.la
 
 libnotellm_la_SOURCES = \
   runtime/error.c runtime/dtype.c runtime/alloc.c runtime/rng.c runtime/runtime.c \
-  runtime/device.c runtime/op.c runtime/tensor.c runtime/view.c runtime/autograd.c \
+  runtime/device.c runtime/op.c runtime/profile.c runtime/tensor.c runtime/view.c runtime/autograd.c \
   runtime/optim.c \
   runtime/ops/common.c runtime/ops/common.h \
   runtime/ops/elementwise.c runtime/ops/reduce.c runtime/ops/matmul.c runtime/ops/softmax.c \
@@ -40,7 +40,7 @@ endif
 
 pkginclude_HEADERS = \
   runtime/nl.h runtime/error.h runtime/dtype.h runtime/alloc.h runtime/device.h \
-  runtime/op.h runtime/ops.def runtime/tensor.h runtime/autograd.h runtime/ops.h \
+  runtime/op.h runtime/ops.def runtime/profile.h runtime/tensor.h runtime/autograd.h runtime/ops.h \
   runtime/optim.h runtime/rng.h runtime/runtime.h \
   runtime/io/atomic.h runtime/io/json.h runtime/io/safetensors.h runtime/io/tokenizer.h \
   runtime/io/bpe_train.h runtime/io/image.h \

@@ -11,6 +11,7 @@
 #include "autograd.h"
 #include "ops.h"
 #include "optim.h"
+#include "profile.h"
 #include "rng.h"
 #include "runtime.h"
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "profile.h"
 #include "tensor.h"
 
 static const nl_op_info infos[NL_OP_COUNT] = {
@@ -48,7 +49,13 @@ nl_status nl_dispatch(const nl_op_args *a)
         nl_device_name(dev, d, sizeof d);
         return nl_error_set(NL_ERR_DEVICE, "%s: not supported on %s HINT: move the tensors to cpu", name, d);
     }
-    st = b->kernels[a->op](a);
+    if (nl_profile_enabled()) {
+        double t0 = nl_profile_now();
+        st = b->kernels[a->op](a);
+        nl_profile_add(a->op, nl_profile_now() - t0);
+    } else {
+        st = b->kernels[a->op](a);
+    }
     if (st != NL_OK) return nl_error_prefix(st, name);
     return NL_OK;
 }

@@ -70,6 +70,24 @@ static SCM reset_peak_memory_x(void)
     return SCM_UNSPECIFIED;
 }
 
+static SCM profile_enable_x(SCM on)
+{
+    nl_profile_enable(scm_is_true(on));
+    return SCM_UNSPECIFIED;
+}
+
+static SCM profile_rows(void)
+{
+    nl_profile_row rows[NL_OP_COUNT];
+    int n = nl_profile_rows(rows, NL_OP_COUNT);
+    SCM out = SCM_EOL;
+    for (int i = n - 1; i >= 0; i--)
+        out = scm_cons(scm_list_3(scm_from_utf8_symbol(nl_op_get_info(rows[i].op)->name), scm_from_int64(rows[i].calls),
+                                  scm_from_double(rows[i].seconds)),
+                       out);
+    return out;
+}
+
 static SCM cuda_device_count(void) { return scm_from_int(nl_cuda_device_count()); }
 
 static SCM interrupt_pending_p(void) { return scm_from_bool(nl_interrupt_pending()); }
@@ -101,7 +119,11 @@ void nl_scm_init_runtime(void)
     nl_set_alloc_hook(alloc_hook);
     nl_set_oom_hook(oom_hook);
     static const nl_scm_proc procs[] = {
-        {"%nl-set-threads!", 1, 0, 0, (scm_t_subr)set_threads_x, "Set the thread count of OpenMP loops and OpenBLAS."},
+        {"%nl-set-threads!", 1, 0, 0, (scm_t_subr)set_threads_x, "Set the OpenMP team size of the CPU kernels."},
+        {"%nl-profile-enable!", 1, 0, 0, (scm_t_subr)profile_enable_x,
+         "Clear the kernel profile and start (#t) or stop (#f) counting."},
+        {"%nl-profile-rows", 0, 0, 0, (scm_t_subr)profile_rows,
+         "The kernel profile: a list of (op calls seconds), most time first."},
         {"%nl-threads", 0, 0, 0, (scm_t_subr)threads, "The thread count."},
         {"%nl-set-seed!", 1, 0, 0, (scm_t_subr)set_seed_x, "Seed the global random generator."},
         {"%nl-memory-stats", 0, 0, 0, (scm_t_subr)memory_stats,

@@ -5,6 +5,7 @@
 ;;; models, training loops and the REPL live elsewhere.
 (define-module (notellm tensor)
   #:use-module ((oop goops) #:select (define-method))
+  #:use-module (ice-9 format)
   #:use-module (srfi srfi-4)
   #:use-module (notellm primitives)
   #:re-export (<tensor>)
@@ -39,7 +40,7 @@
             tensor-backward! tensor-zero-grad! tensor-retain-grad!
             grad-enabled? call-with-no-grad with-no-grad
             ;; runtime knobs
-            set-threads! threads set-seed! memory-stats reset-peak-memory!
+            set-threads! threads set-seed! memory-stats reset-peak-memory! profile-kernels kernel-profile
             cuda-available? cuda-device-count notellm-version
             default-device set-default-device! synchronize))
 
@@ -494,9 +495,39 @@ The graph is released unless RETAIN-GRAPH."
 ;;; ---- runtime knobs ---------------------------------------------------------------------------
 
 (define (set-threads! n)
-  "Use N threads for OpenMP loops and OpenBLAS (default: NOTELLM_THREADS or
-all cores)."
+  "Use N threads in the CPU kernels (default: NOTELLM_THREADS or all cores).
+OpenBLAS always runs single-threaded; matrix products are split over these
+threads."
   (%nl-set-threads! n))
+
+(define* (profile-kernels thunk #:key (port (current-output-port)))
+  "Call THUNK with the per-op kernel profiler on and return THUNK's value.
+Prints to PORT (#f: nothing) a table of the ops that ran: calls, seconds
+and share of the kernel time, most time first (kernel time only: Scheme,
+autograd bookkeeping and data loading are not in it). The rows stay
+available from (kernel-profile) until the next profile."
+  (dynamic-wind
+    (lambda () (%nl-profile-enable! #t))
+    (lambda ()
+      (call-with-values thunk
+        (lambda results
+          (%nl-profile-enable! #f)
+          (when port
+            (let* ((rows (kernel-profile))
+                   (total (apply + (map caddr rows))))
+              (format port "~22a ~9@a ~10@a ~6@a~%" "op" "calls" "seconds" "share")
+              (for-each (lambda (r)
+                          (format port "~22a ~9d ~10,4f ~5,1f%~%" (car r) (cadr r) (caddr r)
+                                  (if (> total 0) (* 100 (/ (caddr r) total)) 0)))
+                        rows)
+              (format port "~22a ~9a ~10,4f~%" "kernels in all" "" total)))
+          (apply values results))))
+    (lambda () (%nl-profile-enable! #f))))
+
+(define (kernel-profile)
+  "The rows of the last profile-kernels run: a list of (op calls seconds),
+OP a symbol, most time first."
+  (%nl-profile-rows))
 
 (define (threads)
   "The thread count of the runtime."

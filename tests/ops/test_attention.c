@@ -19,12 +19,12 @@ typedef struct {
 static void reference(const acase *c, const double *q, const double *k, const double *v, const double *pad,
                       const double *add, double *out, double *P)
 {
-    double scale = 1.0 / sqrt((double)c->HS);
+    double scale = 1.0 / sqrt((double)c->HS), *s = malloc((size_t)(c->Tk + 1) * sizeof *s);
     for (int64_t b = 0; b < c->B; b++)
         for (int64_t h = 0; h < c->NH; h++) {
             int64_t kh = h / (c->NH / c->NKV);
             for (int64_t i = 0; i < c->Tq; i++) {
-                double s[64], m = -INFINITY, sum = 0;
+                double m = -INFINITY, sum = 0;
                 for (int64_t j = 0; j < c->Tk; j++) {
                     double d = 0;
                     for (int64_t e = 0; e < c->HS; e++)
@@ -48,6 +48,7 @@ static void reference(const acase *c, const double *q, const double *k, const do
                 }
             }
         }
+    free(s);
 }
 
 /* A [B,H,T,HS] tensor; strided ones are transposes of a [B,T,H,HS] buffer, as models make them. */
@@ -143,6 +144,11 @@ int main(void)
     run_case("MQA 4 over 1", (acase){1, 4, 1, 4, 4, 5, false, false, 0}, false);
     run_case("additive -inf mask, a fully masked row", (acase){1, 2, 2, 4, 4, 3, false, false, 2}, true);
     run_case("T 1", (acase){3, 2, 1, 1, 1, 7, true, false, 0}, false);
+    /* more than one 32-row query block: causal blocks see only their keys */
+    run_case("causal, 3 query blocks, key padding, GQA", (acase){2, 2, 1, 70, 70, 8, true, false, 1}, true);
+    run_case("causal with a prefix over blocks (Tq 40 < Tk 75)", (acase){1, 2, 2, 40, 75, 4, true, true, 0}, true);
+    run_case("causal, Tq 45 > Tk 20 (the first rows see no key)", (acase){1, 1, 1, 45, 20, 4, true, false, 0}, true);
+    run_case("not causal over blocks, additive mask", (acase){1, 2, 2, 66, 9, 4, false, false, 2}, true);
     test_bad();
     return h_finish();
 }

@@ -137,4 +137,20 @@
   (test-values "confident" (log (+ 1 (exp -10)))
                (tensor-cross-entropy (tensor '((10 0))) (tensor '(0) #:dtype 'i64))))
 
+(test-group "kernel profile"
+  (let* ((out (open-output-string))
+         (a (rand '(64 64)))
+         (v (profile-kernels (lambda () (tensor-sum (tensor-matmul a a)) 42) #:port out))
+         (rows (kernel-profile))
+         (table (get-output-string out)))
+    (test-equal "returns the thunk's value" 42 v)
+    (test-equal "one matmul counted" 1 (cadr (assq 'matmul rows)))
+    (test-assert "seconds are positive" (every (lambda (r) (>= (caddr r) 0)) rows))
+    (test-assert "no add ran" (not (assq 'add rows)))
+    (test-assert "the table names the op" (string-contains table "matmul"))
+    (tensor-matmul a a)
+    (test-equal "nothing counted after the thunk" 1 (cadr (assq 'matmul (kernel-profile))))
+    (profile-kernels (lambda () #t) #:port #f)
+    (test-equal "a new profile starts empty" '() (kernel-profile))))
+
 (test-end "ops")

@@ -1,5 +1,5 @@
 ## tests/unit/local.mk — C unit tests of the runtime core (no Guile).
-UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_prompt tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_run tests/unit/test_losses tests/unit/test_recall tests/unit/test_gradcache tests/unit/test_run_gradcache tests/unit/test_alloc tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image tests/unit/test_embfile tests/unit/test_textmetrics
+UNIT_TESTS = tests/unit/test_tensor tests/unit/test_optable tests/unit/test_safetensors tests/unit/test_synth tests/unit/test_notes tests/unit/test_prompt tests/unit/test_params tests/unit/test_plot tests/unit/test_checkpoint tests/unit/test_run tests/unit/test_losses tests/unit/test_recall tests/unit/test_gradcache tests/unit/test_run_gradcache tests/unit/test_alloc tests/unit/test_profile tests/unit/test_tokenizer tests/unit/test_bpe_train tests/unit/test_image tests/unit/test_embfile tests/unit/test_textmetrics
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 tests_unit_test_tensor_SOURCES = tests/unit/test_tensor.c
@@ -37,6 +37,8 @@ tests_unit_test_recall_CFLAGS = $(AM_CFLAGS) $(BLAS_CFLAGS)
 tests_unit_test_recall_LDADD = tests/ops/libharness.la libnotellm.la $(BLAS_LIBS) -lm
 tests_unit_test_gradcache_SOURCES = tests/unit/test_gradcache.c
 tests_unit_test_gradcache_LDADD = tests/ops/libharness.la libnotellm.la -lm
+tests_unit_test_profile_SOURCES = tests/unit/test_profile.c
+tests_unit_test_profile_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_run_gradcache_SOURCES = tests/unit/test_run_gradcache.c
 tests_unit_test_run_gradcache_LDADD = tests/ops/libharness.la libnotellm.la -lm
 tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
