@@ -52,6 +52,17 @@ NL_HD float nl_expf(float x)
 
 NL_HD float nl_sigmoidf(float x) { return 1.0f / (1.0f + nl_expf(-x)); }
 
+/* SwiGLU, silu(g) * u, and its partial derivatives times gy: the same
+ * float operations, in the same order, as SILU then MUL and their backward
+ * kernels, so fusing changes no bit. */
+NL_HD float nl_swiglu_f(float g, float u) { return g * nl_sigmoidf(g) * u; }
+NL_HD float nl_swiglu_dgate(float gy, float g, float u)
+{
+    float s = nl_sigmoidf(g);
+    return gy * u * (s * (1.0f + g * (1.0f - s)));
+}
+NL_HD float nl_swiglu_dup(float gy, float g) { return gy * (g * nl_sigmoidf(g)); }
+
 /* f(x) of a unary op (NL_OP_EXP ... NL_OP_QUICK_GELU). */
 NL_HD float nl_unary_f(int op, float x)
 {

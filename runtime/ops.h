@@ -27,6 +27,7 @@ nl_status nl_tanh(nl_tensor **out, nl_tensor *x);
 nl_status nl_sigmoid(nl_tensor **out, nl_tensor *x);
 nl_status nl_relu(nl_tensor **out, nl_tensor *x);
 nl_status nl_silu(nl_tensor **out, nl_tensor *x);
+nl_status nl_swiglu(nl_tensor **out, nl_tensor *gate, nl_tensor *up); /* silu(gate) * up, same shapes */
 nl_status nl_gelu(nl_tensor **out, nl_tensor *x);
 nl_status nl_gelu_tanh(nl_tensor **out, nl_tensor *x);
 nl_status nl_quick_gelu(nl_tensor **out, nl_tensor *x);

@@ -1,6 +1,7 @@
 /* elementwise.c — CPU kernels of the elementwise family: binary ops with
  * broadcasting (ADD SUB MUL DIV), SCALE, the unary activations and their
- * derivative kernel UNARY_BWD, WHERE, MASKED_FILL and DROPOUT.
+ * derivative kernel UNARY_BWD, SWIGLU and its backward, WHERE, MASKED_FILL
+ * and DROPOUT.
  * Contract: out[0] is contiguous with the broadcast shape; every input has
  * exactly out's shape but may be a strided view (stride 0 on broadcast dims),
  * so broadcasting never materialises copies. No BLAS here. */
@@ -141,6 +142,31 @@ static nl_status cpu_unary_bwd(const nl_op_args *a)
     return NL_OK;
 }
 
+/* gate, up [N] contiguous -> y = silu(gate) * up */
+static nl_status cpu_swiglu(const nl_op_args *a)
+{
+    int64_t n = nl_tensor_numel(a->out[0]);
+    const float *g = nl_f32(a->in[0]), *u = nl_f32(a->in[1]);
+    float *y = nl_f32(a->out[0]);
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (int64_t k = 0; k < n; k++) y[k] = nl_swiglu_f(g[k], u[k]);
+    return NL_OK;
+}
+
+/* gy, gate, up [N] contiguous -> out[0] dgate, out[1] dup */
+static nl_status cpu_swiglu_bwd(const nl_op_args *a)
+{
+    int64_t n = nl_tensor_numel(a->out[0]);
+    const float *gy = nl_f32(a->in[0]), *g = nl_f32(a->in[1]), *u = nl_f32(a->in[2]);
+    float *dg = nl_f32(a->out[0]), *du = nl_f32(a->out[1]);
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (int64_t k = 0; k < n; k++) {
+        dg[k] = nl_swiglu_dgate(gy[k], g[k], u[k]);
+        du[k] = nl_swiglu_dup(gy[k], g[k]);
+    }
+    return NL_OK;
+}
+
 /* ---- selection ----------------------------------------------------------- */
 
 /* cond u8, a, b [shape of out] (strided) -> out = cond ? a : b */
@@ -207,6 +233,8 @@ void nl_cpu_register_elementwise(nl_kernel_fn *t)
     t[NL_OP_SCALE] = cpu_scale;
     for (int op = NL_OP_EXP; op <= NL_OP_QUICK_GELU; op++) t[op] = cpu_unary;
     t[NL_OP_UNARY_BWD] = cpu_unary_bwd;
+    t[NL_OP_SWIGLU] = cpu_swiglu;
+    t[NL_OP_SWIGLU_BWD] = cpu_swiglu_bwd;
     t[NL_OP_WHERE] = cpu_where;
     t[NL_OP_MASKED_FILL] = cpu_masked_fill;
     t[NL_OP_DROPOUT] = cpu_dropout;

@@ -2,8 +2,8 @@
  * contiguous f32 tensors viewed as [N, C] rows (C = last dim): RMSNORM,
  * LAYERNORM, L2_NORMALIZE, their backward kernels, and ROPE (forward and
  * inverse rotation). Row statistics and weight/bias gradients accumulate in
- * double; column sums run in row order, so results do not depend on the
- * thread count. Shapes were validated by runtime/ops/norm.c. No BLAS here. */
+ * double (row sums in SIMD lanes, then the lanes; column sums in row
+ * order), so results do not depend on the thread count. Shapes were validated by runtime/ops/norm.c. No BLAS here. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -38,10 +38,14 @@ static nl_status cpu_rmsnorm(const nl_op_args *a)
         const float *xr = x + r * C;
         float *yr = y + r * C;
         double ss = 0;
+#pragma omp simd reduction(+ : ss)
         for (int64_t j = 0; j < C; j++) ss += (double)xr[j] * xr[j];
         float rs = (float)(1.0 / sqrt(ss / (double)C + eps));
         rstd[r] = rs;
-        for (int64_t j = 0; j < C; j++) yr[j] = w ? (xr[j] * rs) * w[j] : xr[j] * rs;
+        if (w)
+            for (int64_t j = 0; j < C; j++) yr[j] = (xr[j] * rs) * w[j];
+        else
+            for (int64_t j = 0; j < C; j++) yr[j] = xr[j] * rs;
     }
     return NL_OK;
 }
@@ -84,9 +88,19 @@ static nl_status cpu_rmsnorm_bwd(const nl_op_args *a)
     for (int64_t r = 0; r < N; r++) {
         const float *gr = g + r * C, *xr = x + r * C;
         double rs = rstd[r], dot = 0;
-        for (int64_t j = 0; j < C; j++) dot += (double)gr[j] * (w ? w[j] : 1.0f) * xr[j];
+        float *gxr = gx + r * C;
+        if (w) {
+#pragma omp simd reduction(+ : dot)
+            for (int64_t j = 0; j < C; j++) dot += (double)gr[j] * w[j] * xr[j];
+        } else {
+#pragma omp simd reduction(+ : dot)
+            for (int64_t j = 0; j < C; j++) dot += (double)gr[j] * xr[j];
+        }
         double k = rs * rs * rs * dot / (double)C;
-        for (int64_t j = 0; j < C; j++) gx[r * C + j] = (float)(rs * gr[j] * (w ? w[j] : 1.0f) - k * xr[j]);
+        if (w)
+            for (int64_t j = 0; j < C; j++) gxr[j] = (float)(rs * gr[j] * w[j] - k * xr[j]);
+        else
+            for (int64_t j = 0; j < C; j++) gxr[j] = (float)(rs * gr[j] - k * xr[j]);
     }
     if (gw) column_sums(g, x, NULL, rstd, N, C, gw, NULL);
     return NL_OK;

@@ -1,7 +1,8 @@
 /* elementwise.cu — the elementwise family on CUDA, mirroring the CPU kernels
  * of kernels/cpu/elementwise.c (same inputs, same f32 formulas): ADD SUB MUL
  * DIV (inputs broadcast against the output, any strides), SCALE, the unary
- * activations and UNARY_BWD (gx = gy * f'(x), i[0] = the forward op); the
+ * activations and UNARY_BWD (gx = gy * f'(x), i[0] = the forward op), SWIGLU
+ * and SWIGLU_BWD; the
  * scalar formulas are kernels/formulas.h, shared with the CPU. */
 #include <math.h>
 
@@ -41,6 +42,22 @@ __global__ static void unary_bwd_kernel(int op, float *gx, const float *gy, nl_c
                                         nl_cu_layout lx, int64_t n)
 {
     NL_CU_FOR(i, n) gx[i] = gy[nl_cu_offset(lg, i)] * nl_unary_df(op, x[nl_cu_offset(lx, i)]);
+}
+
+__global__ static void swiglu_kernel(float *out, const float *g, nl_cu_layout lg, const float *u, nl_cu_layout lu,
+                                     int64_t n)
+{
+    NL_CU_FOR(i, n) out[i] = nl_swiglu_f(g[nl_cu_offset(lg, i)], u[nl_cu_offset(lu, i)]);
+}
+
+__global__ static void swiglu_bwd_kernel(float *dg, float *du, const float *gy, nl_cu_layout ly, const float *g,
+                                         nl_cu_layout lg, const float *u, nl_cu_layout lu, int64_t n)
+{
+    NL_CU_FOR(i, n) {
+        float y = gy[nl_cu_offset(ly, i)], x = g[nl_cu_offset(lg, i)];
+        dg[i] = nl_swiglu_dgate(y, x, u[nl_cu_offset(lu, i)]);
+        du[i] = nl_swiglu_dup(y, x);
+    }
 }
 
 /* ---- host side: out[0] is a fresh contiguous f32 tensor ------------------------- */
@@ -103,10 +120,40 @@ static nl_status cu_unary_bwd(const nl_op_args *args)
     return NL_OK;
 }
 
+/* gate [...], up [...] -> out [...] = silu(gate) * up */
+static nl_status cu_swiglu(const nl_op_args *args)
+{
+    nl_tensor *out = args->out[0];
+    int64_t n = nl_tensor_numel(out);
+    if (n == 0) return NL_OK;
+    NL_TRY(nl_cu_set_device(nl_tensor_device(out).index));
+    swiglu_kernel<<<nl_cu_blocks(n), NL_CU_THREADS>>>((float *)nl_tensor_raw_ptr(out), cf(args->in[0]),
+                                                      nl_cu_layout_bcast(args->in[0], out), cf(args->in[1]),
+                                                      nl_cu_layout_bcast(args->in[1], out), n);
+    NL_CU_LAUNCHED();
+    return NL_OK;
+}
+
+/* gy, gate, up [...] -> out[0] dgate, out[1] dup */
+static nl_status cu_swiglu_bwd(const nl_op_args *args)
+{
+    nl_tensor *dg = args->out[0], *du = args->out[1];
+    int64_t n = nl_tensor_numel(dg);
+    if (n == 0) return NL_OK;
+    NL_TRY(nl_cu_set_device(nl_tensor_device(dg).index));
+    swiglu_bwd_kernel<<<nl_cu_blocks(n), NL_CU_THREADS>>>(
+        (float *)nl_tensor_raw_ptr(dg), (float *)nl_tensor_raw_ptr(du), cf(args->in[0]), nl_cu_layout_bcast(args->in[0], dg),
+        cf(args->in[1]), nl_cu_layout_bcast(args->in[1], dg), cf(args->in[2]), nl_cu_layout_bcast(args->in[2], dg), n);
+    NL_CU_LAUNCHED();
+    return NL_OK;
+}
+
 void nl_cu_register_elementwise(nl_kernel_fn *t)
 {
     t[NL_OP_ADD] = t[NL_OP_SUB] = t[NL_OP_MUL] = t[NL_OP_DIV] = cu_binary;
     t[NL_OP_SCALE] = cu_scale;
     for (int op = NL_OP_EXP; op <= NL_OP_QUICK_GELU; op++) t[op] = cu_unary;
     t[NL_OP_UNARY_BWD] = cu_unary_bwd;
+    t[NL_OP_SWIGLU] = cu_swiglu;
+    t[NL_OP_SWIGLU_BWD] = cu_swiglu_bwd;
 }

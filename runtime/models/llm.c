@@ -439,13 +439,12 @@ static nl_status attention_block(nl_tensor **out, nl_llm *m, int l, nl_tensor *h
 
 static nl_status mlp_block(nl_tensor **out, nl_llm_layer *L, nl_tensor *h)
 {
-    nl_tensor *g = NULL, *gs = NULL, *u = NULL, *gu = NULL;
+    nl_tensor *g = NULL, *u = NULL, *gu = NULL;
     nl_status st = nl_lora_linear(&g, h, L->gate, NULL, L->lora[NL_PROJ_GATE]);
-    if (st == NL_OK) st = nl_silu(&gs, g);
     if (st == NL_OK) st = nl_lora_linear(&u, h, L->up, NULL, L->lora[NL_PROJ_UP]);
-    if (st == NL_OK) st = nl_mul(&gu, gs, u);
+    if (st == NL_OK) st = nl_swiglu(&gu, g, u);
     if (st == NL_OK) st = nl_lora_linear(out, gu, L->down, NULL, L->lora[NL_PROJ_DOWN]);
-    REL(g, gs, u, gu);
+    REL(g, u, gu);
     return st;
 }
 

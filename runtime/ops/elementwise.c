@@ -160,6 +160,40 @@ nl_status nl_unary(nl_tensor **out, nl_op op, nl_tensor *x)
     return NL_OK;
 }
 
+static nl_status swiglu_backward(nl_node *n, nl_tensor *g, nl_tensor **gin)
+{
+    nl_tensor *in[3] = {g, n->in[0], n->in[1]}, *d[2] = {NULL, NULL};
+    nl_status st = nl_tensor_empty(&d[0], NL_F32, g->ndim, g->shape, nl_tensor_device(g));
+    if (st == NL_OK) st = nl_tensor_empty(&d[1], NL_F32, g->ndim, g->shape, nl_tensor_device(g));
+    if (st == NL_OK) st = nl_run_contiguous(NL_OP_SWIGLU_BWD, 3, in, 2, d, NULL);
+    if (st != NL_OK) {
+        nl_tensor_release(d[0]);
+        nl_tensor_release(d[1]);
+        return st;
+    }
+    gin[0] = d[0], gin[1] = d[1];
+    return NL_OK;
+}
+
+nl_status nl_swiglu(nl_tensor **out, nl_tensor *gate, nl_tensor *up)
+{
+    char a[96], b[96];
+    NL_TRY(nl_check_f32("swiglu", "gate", gate));
+    NL_TRY(nl_check_f32("swiglu", "up", up));
+    NL_TRY(nl_check_same_device("swiglu", gate, up));
+    bool same = gate->ndim == up->ndim;
+    for (int i = 0; same && i < gate->ndim; i++) same = gate->shape[i] == up->shape[i];
+    if (!same)
+        return nl_error_set(NL_ERR_SHAPE, "swiglu: gate is %s, up is %s (want the same shape)",
+                            nl_shape_str(gate, a, sizeof a), nl_shape_str(up, b, sizeof b));
+    nl_tensor *in[2] = {gate, up}, *r;
+    NL_TRY(run_map(&r, NL_OP_SWIGLU, 2, in, NULL));
+    nl_status st = nl_autograd_record(r, NL_OP_SWIGLU, 2, in, 0, NULL, NULL, swiglu_backward);
+    if (st != NL_OK) { nl_tensor_release(r); return st; }
+    *out = r;
+    return NL_OK;
+}
+
 nl_status nl_exp(nl_tensor **out, nl_tensor *x) { return nl_unary(out, NL_OP_EXP, x); }
 nl_status nl_log(nl_tensor **out, nl_tensor *x) { return nl_unary(out, NL_OP_LOG, x); }
 nl_status nl_sqrt(nl_tensor **out, nl_tensor *x) { return nl_unary(out, NL_OP_SQRT, x); }

@@ -25,7 +25,7 @@ static const char *op_who(const char *name, char *buf, size_t n)
 static SCM binary(SCM op, SCM a, SCM b)
 {
     static const struct { const char *name; nl_status (*fn)(nl_tensor **, nl_tensor *, nl_tensor *); } table[] = {
-        {"add", nl_add}, {"sub", nl_sub}, {"mul", nl_mul}, {"div", nl_div},
+        {"add", nl_add}, {"sub", nl_sub}, {"mul", nl_mul}, {"div", nl_div}, {"swiglu", nl_swiglu},
     };
     char name[16] = "", who[32];
     if (scm_is_symbol(op)) scm_to_locale_stringbuf(scm_symbol_to_string(op), name, sizeof name - 1);
@@ -37,7 +37,7 @@ static SCM binary(SCM op, SCM a, SCM b)
         scm_remember_upto_here_2(a, b);
         return result(st, r, who);
     }
-    scm_wrong_type_arg_msg("%nl-binary", 1, op, "one of add sub mul div");
+    scm_wrong_type_arg_msg("%nl-binary", 1, op, "one of add sub mul div swiglu");
 }
 
 #define FUNC_NAME "tensor-scale"
@@ -298,7 +298,7 @@ static SCM cross_entropy(SCM logits, SCM targets, SCM ignore)
 void nl_scm_init_ops(void)
 {
     static const nl_scm_proc procs[] = {
-        {"%nl-binary", 3, 0, 0, (scm_t_subr)binary, "Elementwise OP ('add 'sub 'mul 'div) of A and B with broadcasting."},
+        {"%nl-binary", 3, 0, 0, (scm_t_subr)binary, "Elementwise OP ('add 'sub 'mul 'div with broadcasting, 'swiglu) of A and B."},
         {"%nl-scale", 3, 0, 0, (scm_t_subr)scale, "S * X + B elementwise."},
         {"%nl-unary", 2, 0, 0, (scm_t_subr)unary, "The unary op NAME ('exp ... 'quick-gelu) of X."},
         {"%nl-where", 3, 0, 0, (scm_t_subr)where, "A where the u8 COND is non-zero, else B."},

@@ -26,7 +26,7 @@
             ;; elementwise
             tensor-add tensor-sub tensor-mul tensor-div tensor-scale
             tensor-exp tensor-log tensor-sqrt tensor-rsqrt tensor-tanh tensor-sigmoid
-            tensor-relu tensor-silu tensor-gelu tensor-gelu-tanh tensor-quick-gelu
+            tensor-relu tensor-silu tensor-gelu tensor-gelu-tanh tensor-quick-gelu tensor-swiglu
             tensor-where tensor-masked-fill tensor-dropout
             ;; reductions
             tensor-sum tensor-mean tensor-max tensor-argmax
@@ -322,6 +322,11 @@ Incompatible shapes raise notellm-shape-error."
 (define* (tensor-scale x s #:optional (b 0))
   "S * X + B elementwise, for numbers S and B."
   (%nl-scale x s b))
+
+(define (tensor-swiglu gate up)
+  "silu(GATE) * UP elementwise in one pass (LLaMA's MLP), for tensors of the
+same shape; the same values and gradients as tensor-silu then tensor-mul."
+  (%nl-binary 'swiglu gate up))
 
 (define-syntax-rule (define-unary name op doc)
   (define (name x) doc (%nl-unary 'op x)))

@@ -326,6 +326,26 @@ static void test_unary(void)
     }
 }
 
+static nl_status fn_swiglu(nl_tensor **out, nl_tensor **in, const void *ctx)
+{
+    (void)ctx;
+    return nl_swiglu(out, in[0], in[1]);
+}
+
+static void test_swiglu(void)
+{
+    const double g[] = {0, -0.0, INFINITY, -INFINITY, NAN, 1e-30, 88.8, -100, 20, -20, 1, -1};
+    const double u[] = {1, 2, 0.5, 3, 1, -1, 0.25, 2, -0.5, 1, INFINITY, 0};
+    int64_t s[3] = {3, 5, 7};
+    tol bwd = tol_op(NL_OP_SWIGLU_BWD);
+    for (int nc = 0; nc < 2; nc++) {
+        nl_tensor *in[2] = {h_rand(3, s, -3, 3, nc), h_rand(3, s, -2, 2, nc)};
+        run_case(nc ? "swiglu [3 5 7] (non-contiguous)" : "swiglu [3 5 7]", fn_swiglu, NULL, 2, in, NL_OP_SWIGLU, &bwd);
+    }
+    nl_tensor *in[2] = {values_view(g, 12, NL_F32), values_view(u, 12, NL_F32)};
+    run_case("swiglu of 0, -0, Inf, NaN, tiny and large values", fn_swiglu, NULL, 2, in, NL_OP_SWIGLU, NULL);
+}
+
 typedef struct sum_to_case { int nx, ns; int64_t x[4], s[4]; } sum_to_case;
 
 static nl_status fn_sum_to(nl_tensor **out, nl_tensor **in, const void *ctx)
@@ -438,7 +458,8 @@ static void test_coverage(void)
     static const nl_op covered[] = {NL_OP_COPY, NL_OP_FILL, NL_OP_ADD, NL_OP_SUB, NL_OP_MUL, NL_OP_DIV,
                                     NL_OP_SCALE, NL_OP_EXP, NL_OP_LOG, NL_OP_SQRT, NL_OP_RSQRT, NL_OP_TANH,
                                     NL_OP_SIGMOID, NL_OP_RELU, NL_OP_SILU, NL_OP_GELU, NL_OP_GELU_TANH,
-                                    NL_OP_QUICK_GELU, NL_OP_UNARY_BWD, NL_OP_SUM_TO, NL_OP_MATMUL};
+                                    NL_OP_QUICK_GELU, NL_OP_UNARY_BWD, NL_OP_SWIGLU, NL_OP_SWIGLU_BWD,
+                                    NL_OP_SUM_TO, NL_OP_MATMUL};
     const nl_backend *b;
     if (!h_ok(nl_device_backend(gpu, &b), "cuda backend")) return;
     int n_kernels = 0;
@@ -478,6 +499,7 @@ int main(void)
     test_fill();
     test_binary();
     test_unary();
+    test_swiglu();
     test_sum_to();
     test_matmul();
     test_mlp();

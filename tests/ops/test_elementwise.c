@@ -144,6 +144,53 @@ static void test_unary(void)
     nl_tensor_release(x);
 }
 
+static nl_status swiglu_f(nl_tensor **out, nl_tensor **in, void *ctx) { (void)ctx; return nl_swiglu(out, in[0], in[1]); }
+
+/* The fused op against a double reference, its gradients numerically, and
+ * bit-equality with SILU then MUL (forward and both gradients). */
+static void test_swiglu(void)
+{
+    int64_t sh[3] = {3, 1, 17};
+    for (int nc = 0; nc < 2; nc++) {
+        const char *what = nc ? "swiglu (strided)" : "swiglu";
+        nl_tensor *in[2] = {h_rand(3, sh, -4, 4, nc), h_rand(3, sh, -2, 2, nc)}, *y = NULL;
+        if (!h_ok(nl_swiglu(&y, in[0], in[1]), what)) continue;
+        double *g = h_values(in[0]), *u = h_values(in[1]), ref[51];
+        for (int i = 0; i < 51; i++) ref[i] = g[i] / (1 + exp(-g[i])) * u[i];
+        h_close(what, y, ref, 1e-6, 2e-6);
+        in[0]->requires_grad = in[1]->requires_grad = true;
+        h_gradcheck(what, swiglu_f, 2, in, NULL, 1e-3, 1e-3, 1e-2, 51);
+
+        nl_tensor *y2 = NULL, *s = NULL, *y1 = NULL, *gy = h_rand(3, sh, -1, 1, false);
+        nl_tensor *dg[2] = {NULL, NULL}, *du[2] = {NULL, NULL};
+        for (int fused = 0; fused < 2; fused++) {
+            nl_zero_grad(in[0]);
+            nl_zero_grad(in[1]);
+            nl_tensor **yy = fused ? &y2 : &y1;
+            nl_status st = fused ? nl_swiglu(yy, in[0], in[1]) : nl_silu(&s, in[0]);
+            if (!fused && st == NL_OK) st = nl_mul(yy, s, in[1]);
+            if (h_ok(st, what) && h_ok(nl_backward(*yy, gy, false), "backward")) {
+                dg[fused] = nl_tensor_retain(in[0]->grad);
+                du[fused] = nl_tensor_retain(in[1]->grad);
+            }
+        }
+        if (y1 && y2 && dg[0] && dg[1]) {
+            double *a = h_values(y1), *da = h_values(dg[0]), *db = h_values(du[0]);
+            h_close("swiglu bit-equals silu then mul", y2, a, 0, 0);
+            h_close("swiglu gate gradient bit-equals silu then mul", dg[1], da, 0, 0);
+            h_close("swiglu up gradient bit-equals silu then mul", du[1], db, 0, 0);
+            free(a); free(da); free(db);
+        }
+        for (int i = 0; i < 2; i++) { nl_tensor_release(dg[i]); nl_tensor_release(du[i]); }
+        free(g); free(u);
+        nl_tensor_release(y); nl_tensor_release(y1); nl_tensor_release(y2); nl_tensor_release(s); nl_tensor_release(gy);
+        nl_tensor_release(in[0]); nl_tensor_release(in[1]);
+    }
+    nl_tensor *a = h_rand(1, (int64_t[]){4}, -1, 1, false), *b = h_rand(1, (int64_t[]){5}, -1, 1, false), *y = NULL;
+    h_expect_error(nl_swiglu(&y, a, b), NL_ERR_SHAPE, "swiglu of [4] and [5]");
+    nl_tensor_release(a); nl_tensor_release(b);
+}
+
 static nl_status scale_f(nl_tensor **out, nl_tensor **in, void *ctx) { (void)ctx; return nl_scale(out, in[0], -1.5, 0.25); }
 
 static void test_scale(void)
@@ -239,6 +286,7 @@ int main(void)
     h_init("elementwise");
     test_binary();
     test_unary();
+    test_swiglu();
     test_scale();
     test_selection();
     test_dropout();

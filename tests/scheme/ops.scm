@@ -15,6 +15,7 @@
 
 (define m (tensor '((1 2 3) (4 5 6))))
 (define (sigmoid x) (/ 1 (+ 1 (exp (- x)))))
+(define (silu x) (* x (sigmoid x)))
 
 (test-begin "ops")
 
@@ -49,6 +50,11 @@
     (test-values "log" (map log xs) (tensor-log (tensor xs)))
     (test-values "sqrt" (map sqrt xs) (tensor-sqrt (tensor xs)))
     (test-values "rsqrt" (map (lambda (x) (/ 1 (sqrt x))) xs) (tensor-rsqrt (tensor xs)))))
+
+(test-group "swiglu"
+  (test-values "silu(gate) * up" (list (* 2 (silu 1.0)) (* -1 (silu -2.0)))
+               (tensor-swiglu (tensor '(1 -2)) (tensor '(2 -1))))
+  (test-error "shapes must match" #t (tensor-swiglu (tensor '(1 2)) (tensor '(1 2 3)))))
 
 (test-group "selection"
   (test-values "where" '(1 20 3)
