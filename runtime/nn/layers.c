@@ -159,6 +159,13 @@ nl_status nl_mha(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_tensor *v, cons
         return nl_error_set(NL_ERR_ARG, "attention probe: layer %d outside [0, %d)", layer, probe->n_layers);
     nl_tensor_release(probe->probs[layer]);
     probe->probs[layer] = NULL;
+    if (!probe->scores && !nl_grad_enabled()) {
+        /* nothing will differentiate the probabilities: record the fused
+         * kernel's own P, so the probed forward is the plain one bit for bit */
+        nl_attention_opts po = *o;
+        po.probs = &probe->probs[layer];
+        return nl_attention(out, q, k, v, &po);
+    }
     if (probe->scores) nl_tensor_release(probe->scores[layer]), probe->scores[layer] = NULL;
     return mha_explicit(out, q, k, v, o, &probe->probs[layer], probe->scores ? &probe->scores[layer] : NULL);
 }

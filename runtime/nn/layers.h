@@ -34,7 +34,10 @@ void nl_attn_probe_free(nl_attn_probe *p);
 
 /* q [B,NH,Tq,HS], k,v [B,NKV,Tk,HS] -> [B,NH,Tq,HS]. Same semantics as
  * nl_attention (causal offset Tk-Tq, u8 key-padding or f32 additive mask);
- * records into probe->probs[layer] when probe && probe->enabled. */
+ * records into probe->probs[layer] when probe && probe->enabled: with
+ * autograd off and no scores wanted, the fused kernel's probabilities (the
+ * forward is then exactly the unprobed one); otherwise an explicit
+ * matmul/softmax graph whose probabilities (and scores) carry gradients. */
 nl_status nl_mha(nl_tensor **out, nl_tensor *q, nl_tensor *k, nl_tensor *v, const nl_attention_opts *o,
                  nl_attn_probe *probe, int layer);
 
