@@ -408,28 +408,36 @@ static nl_status cache_append(nl_tensor **slot, nl_tensor *x, nl_tensor **all)
 typedef struct fwd_ctx {
     nl_tensor *pos;   /* i64 [T] */
     nl_tensor *mask;  /* u8 [B,T] or NULL */
+    /* with out_pos: the last layer's rows */
+    nl_tensor *sel_ids;  /* i64 [B*n]: rows b*T + out_pos[b,j] of a [B*T,C] view */
+    nl_tensor *sel_mask; /* f32 [B,1,n,T]: 0 where out_pos[b,j] may attend, -inf elsewhere */
+    int64_t n_sel;
     const nl_llm_input *in;
 } fwd_ctx;
 
-static nl_status attention_block(nl_tensor **out, nl_llm *m, int l, nl_tensor *h, const fwd_ctx *f)
+/* Self-attention of layer l: keys and values from h [B,T,C]; queries from
+ * hq — h itself (causal over all rows), or h's rows at out_pos [B,n,C]
+ * (then positioned and masked by out_pos). */
+static nl_status attention_block(nl_tensor **out, nl_llm *m, int l, nl_tensor *h, nl_tensor *hq, const fwd_ctx *f)
 {
     const nl_llm_config *c = &m->cfg;
     nl_llm_layer *L = &m->layers[l];
+    bool sel = hq != h;
     nl_tensor *q = NULL, *k = NULL, *v = NULL, *qh = NULL, *kh = NULL, *vh = NULL, *qr = NULL, *kr = NULL;
     nl_tensor *ka = NULL, *va = NULL, *a = NULL, *am = NULL;
-    nl_status st = nl_lora_linear(&q, h, L->q, L->qb, L->lora[NL_PROJ_Q]);
+    nl_status st = nl_lora_linear(&q, hq, L->q, L->qb, L->lora[NL_PROJ_Q]);
     if (st == NL_OK) st = nl_lora_linear(&k, h, L->k, L->kb, L->lora[NL_PROJ_K]);
     if (st == NL_OK) st = nl_lora_linear(&v, h, L->v, L->vb, L->lora[NL_PROJ_V]);
     if (st == NL_OK) st = nl_heads_split(&qh, q, c->num_heads);
     if (st == NL_OK) st = nl_heads_split(&kh, k, c->num_kv_heads);
     if (st == NL_OK) st = nl_heads_split(&vh, v, c->num_kv_heads);
-    if (st == NL_OK) st = nl_rope(&qr, qh, f->pos, c->rope_theta, 0);
+    if (st == NL_OK) st = nl_rope(&qr, qh, sel ? f->in->out_pos : f->pos, c->rope_theta, 0);
     if (st == NL_OK) st = nl_rope(&kr, kh, f->pos, c->rope_theta, 0);
     nl_llm_cache *cache = f->in->cache;
     if (st == NL_OK && cache) st = cache_append(&cache->k[l], kr, &ka);
     if (st == NL_OK && cache) st = cache_append(&cache->v[l], vh, &va);
     if (st == NL_OK && !cache) ka = nl_tensor_retain(kr), va = nl_tensor_retain(vh);
-    nl_attention_opts o = {.causal = true, .mask = f->mask};
+    nl_attention_opts o = {.causal = !sel, .mask = sel ? f->sel_mask : f->mask};
     if (st == NL_OK) st = nl_mha(&a, qr, ka, va, &o, f->in->probe, l);
     if (st == NL_OK) st = nl_heads_merge(&am, a);
     if (st == NL_OK) st = nl_lora_linear(out, am, L->o, NULL, L->lora[NL_PROJ_O]);
@@ -448,18 +456,35 @@ static nl_status mlp_block(nl_tensor **out, nl_llm_layer *L, nl_tensor *h)
     return st;
 }
 
-static nl_status layer_forward(nl_tensor **out, nl_llm *m, int l, nl_tensor *x, const fwd_ctx *f)
+/* The rows of t [B,T,C] at out_pos: [B,n,C]. */
+static nl_status rows_at(nl_tensor **out, nl_tensor *t, const fwd_ctx *f)
+{
+    int64_t B = t->shape[0], T = t->shape[1], C = t->shape[2];
+    nl_tensor *flat = NULL, *sel = NULL;
+    nl_status st = nl_reshape(&flat, t, 2, (const int64_t[]){B * T, C});
+    if (st == NL_OK) st = nl_index_select(&sel, flat, 0, f->sel_ids);
+    if (st == NL_OK) st = nl_reshape(out, sel, 3, (const int64_t[]){B, f->n_sel, C});
+    REL(flat, sel);
+    return st;
+}
+
+/* Layer l; at_sel: only the rows at out_pos leave it ([B,n,C]) — keys and
+ * values still come from every row, but the queries, the output projection
+ * and the MLP run on those rows alone. */
+static nl_status layer_forward(nl_tensor **out, nl_llm *m, int l, nl_tensor *x, const fwd_ctx *f, bool at_sel)
 {
     nl_llm_layer *L = &m->layers[l];
     double eps = m->cfg.rms_norm_eps;
-    nl_tensor *h = NULL, *a = NULL, *x1 = NULL, *h2 = NULL, *d = NULL;
+    nl_tensor *h = NULL, *hq = NULL, *xq = NULL, *a = NULL, *x1 = NULL, *h2 = NULL, *d = NULL;
     nl_status st = nl_rmsnorm(&h, x, L->in_norm, eps);
-    if (st == NL_OK) st = attention_block(&a, m, l, h, f);
-    if (st == NL_OK) st = nl_add(&x1, x, a);
+    if (st == NL_OK && at_sel) st = rows_at(&hq, h, f);
+    if (st == NL_OK && at_sel) st = rows_at(&xq, x, f);
+    if (st == NL_OK) st = attention_block(&a, m, l, h, at_sel ? hq : h, f);
+    if (st == NL_OK) st = nl_add(&x1, at_sel ? xq : x, a);
     if (st == NL_OK) st = nl_rmsnorm(&h2, x1, L->post_norm, eps);
     if (st == NL_OK) st = mlp_block(&d, L, h2);
     if (st == NL_OK) st = nl_add(out, x1, d);
-    REL(h, a, x1, h2, d);
+    REL(h, hq, xq, a, x1, h2, d);
     return st;
 }
 
@@ -489,7 +514,47 @@ static nl_status check_input(const nl_llm *m, const nl_llm_input *in, nl_tensor 
         return nl_error_set(NL_ERR_SHAPE, "llm forward: mask %s must be [B T] = [%lld %lld] like the input %s",
                             nl_shape_str(in->mask, a, sizeof a), (long long)x->shape[0], (long long)x->shape[1],
                             nl_shape_str(x, b, sizeof b));
+    if (!in->out_pos) return NL_OK;
+    if (in->out_pos->ndim != 2 || in->out_pos->shape[0] != x->shape[0] || in->out_pos->dtype != NL_I64)
+        return nl_error_set(NL_ERR_SHAPE, "llm forward: out_pos must be i64 [B n] with B = %lld, got %s %s",
+                            (long long)x->shape[0], nl_dtype_name(in->out_pos->dtype), nl_shape_str(in->out_pos, a, sizeof a));
+    if (in->cache || in->all_hidden)
+        return nl_error_set(NL_ERR_ARG, "llm forward: out_pos does not combine with a KV cache or all_hidden");
     return NL_OK;
+}
+
+/* sel_ids and sel_mask of out_pos: row j of sequence b sees the keys up to
+ * its position that the padding mask keeps. */
+static nl_status make_selection(fwd_ctx *f, nl_llm *m, const nl_llm_input *in, int64_t T)
+{
+    int64_t B = in->out_pos->shape[0], n = in->out_pos->shape[1];
+    int64_t *pos = malloc((size_t)(B * n + 1) * sizeof *pos), *ids = malloc((size_t)(B * n + 1) * sizeof *ids);
+    uint8_t *keep = in->mask ? malloc((size_t)(B * T + 1)) : NULL;
+    float *add = malloc((size_t)(B * n * T + 1) * sizeof *add);
+    nl_status st = pos && ids && add && (keep || !in->mask) ? NL_OK : nl_error_set(NL_ERR_OOM, "llm forward: out of memory");
+    if (st == NL_OK) st = nl_tensor_to_host(in->out_pos, pos, NL_I64);
+    if (st == NL_OK && keep) st = nl_tensor_to_host(f->mask, keep, NL_U8);
+    for (int64_t b = 0; st == NL_OK && b < B; b++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t p = pos[b * n + j];
+            if (p < 0 || p >= T) {
+                st = nl_error_set(NL_ERR_ARG, "llm forward: out_pos[%lld %lld] = %lld is outside [0, %lld)", (long long)b,
+                                  (long long)j, (long long)p, (long long)T);
+                break;
+            }
+            ids[b * n + j] = b * T + p;
+            for (int64_t t = 0; t < T; t++)
+                add[(b * n + j) * T + t] = t <= p && (!keep || keep[b * T + t]) ? 0.0f : -INFINITY;
+        }
+    if (st == NL_OK) st = nl_tensor_from_host(&f->sel_ids, NL_I64, 1, (const int64_t[]){B * n}, ids, NL_I64, m->dev);
+    if (st == NL_OK)
+        st = nl_tensor_from_host(&f->sel_mask, NL_F32, 4, (const int64_t[]){B, 1, n, T}, add, NL_F32, m->dev);
+    f->n_sel = n;
+    free(pos);
+    free(ids);
+    free(keep);
+    free(add);
+    return st;
 }
 
 static nl_status make_ctx(fwd_ctx *f, nl_llm *m, const nl_llm_input *in, int64_t T)
@@ -502,6 +567,7 @@ static nl_status make_ctx(fwd_ctx *f, nl_llm *m, const nl_llm_input *in, int64_t
     nl_status st = nl_tensor_from_host(&f->pos, NL_I64, 1, &T, p, NL_I64, m->dev);
     free(p);
     if (st == NL_OK && in->mask) st = nl_to(&f->mask, in->mask, NL_U8, m->dev);
+    if (st == NL_OK && in->out_pos) st = make_selection(f, m, in, T);
     return st;
 }
 
@@ -521,7 +587,7 @@ nl_status nl_llm_forward(nl_tensor **hidden, nl_tensor **logits, nl_llm *m, cons
     if (st == NL_OK && in->all_hidden) in->all_hidden[0] = nl_tensor_retain(x);
     for (int l = 0; l < L && st == NL_OK; l++) {
         nl_tensor *y = NULL;
-        st = layer_forward(&y, m, l, x, &f);
+        st = layer_forward(&y, m, l, x, &f, in->out_pos && l == L - 1);
         nl_tensor_release(x);
         x = y;
         if (st == NL_OK && in->all_hidden && l + 1 < L) in->all_hidden[l + 1] = nl_tensor_retain(x);
@@ -530,7 +596,7 @@ nl_status nl_llm_forward(nl_tensor **hidden, nl_tensor **logits, nl_llm *m, cons
     if (st == NL_OK && in->all_hidden) in->all_hidden[L] = nl_tensor_retain(*hidden);
     if (st == NL_OK && logits) st = nl_llm_logits(logits, m, *hidden);
     if (st == NL_OK && in->cache) in->cache->len += in->embeds ? in->embeds->shape[1] : in->ids->shape[1];
-    REL(x, f.pos, f.mask);
+    REL(x, f.pos, f.mask, f.sel_ids, f.sel_mask);
     if (st != NL_OK) {
         nl_tensor_release(*hidden);
         *hidden = NULL;

@@ -107,9 +107,14 @@ typedef struct nl_llm_input {
     nl_tensor **all_hidden;  /* optional out, L+1 entries in HF order (see below) */
     nl_attn_probe *probe;    /* optional attention recording */
     nl_llm_cache *cache;     /* optional: positions continue at cache->len, keys/values appended */
+    nl_tensor *out_pos;      /* optional i64 [B,n] (host-readable): the last layer runs only at these
+                              * positions and hidden is [B,n,C], the rows hidden[b, out_pos[b,j]]
+                              * of the full forward (up to rounding); a probe records the last
+                              * layer's attention as [B,NH,n,T]; not with cache or all_hidden */
 } nl_llm_input;
 
-/* hidden [B,T,C] = final-norm output; logits [B,T,V] when logits != NULL.
+/* hidden [B,T,C] = final-norm output ([B,n,C] with out_pos); logits [B,T,V]
+ * when logits != NULL.
  * all_hidden[0] is the embedding output, all_hidden[l] the output of layer l
  * for 1 <= l < L, all_hidden[L] == hidden (HF output_hidden_states). */
 nl_status nl_llm_forward(nl_tensor **hidden, nl_tensor **logits, nl_llm *m, const nl_llm_input *in);

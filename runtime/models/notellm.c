@@ -192,7 +192,7 @@ static int64_t *shift_positions(const int64_t *pos, const int64_t *slot, int64_t
 /* ---- embeddings ------------------------------------------------------------------ */
 
 typedef struct fwd {
-    nl_tensor *hidden;  /* [B,T',C] final-norm LLM output */
+    nl_tensor *hidden;  /* [B,T',C] final-norm LLM output ([B,n,C]: only the read-out rows, see readout_rows) */
     nl_tensor *cls;     /* [B,Cv] or NULL */
     int64_t *pos, *vpos;
 } fwd;
@@ -220,6 +220,24 @@ static nl_status check_batch(const nl_notellm *m, const nl_notellm_batch *b)
     return NL_OK;
 }
 
+/* When only the read-outs are read from the LLM (no CSFT; no probe that
+ * needs gradients through full attention squares), its last layer runs at
+ * those rows alone: out_pos [B,n] = the text (and under mICL the visual)
+ * read-out positions, and f->pos / f->vpos become 0 / 1, their rows in the
+ * [B,n,C] hidden states. */
+static nl_status readout_rows(nl_tensor **out_pos, fwd *f, int64_t B, bool micl, nl_device dev)
+{
+    int64_t n = micl ? 2 : 1, *p = malloc((size_t)(B * n + 1) * sizeof *p);
+    if (!p) return nl_error_set(NL_ERR_OOM, "notellm: out of memory");
+    for (int64_t b = 0; b < B; b++) {
+        p[b * n] = f->pos[b], f->pos[b] = 0;
+        if (micl) p[b * n + 1] = f->vpos[b], f->vpos[b] = 1;
+    }
+    nl_status st = nl_tensor_from_host(out_pos, NL_I64, 2, (const int64_t[]){B, n}, p, NL_I64, dev);
+    free(p);
+    return st;
+}
+
 static nl_status forward(fwd *f, nl_notellm *m, const nl_notellm_batch *b, nl_attn_probe *probe)
 {
     *f = (fwd){0};
@@ -241,16 +259,19 @@ static nl_status forward(fwd *f, nl_notellm *m, const nl_notellm_batch *b, nl_at
         slot = b->img_slot;
     }
     if (st == NL_OK) {
-        nl_llm_input in = {.ids = spliced ? NULL : b->ids, .embeds = spliced, .mask = spliced ? smask : b->mask,
-                           .probe = probe};
-        st = nl_llm_forward(&f->hidden, NULL, m->llm, &in);
-    }
-    if (st == NL_OK) {
         f->pos = shift_positions(b->readout, slot, B, NQ);
         f->vpos = b->vreadout ? shift_positions(b->vreadout, slot, B, NQ) : NULL;
         if (!f->pos || (b->vreadout && !f->vpos)) st = nl_error_set(NL_ERR_OOM, "notellm: out of memory");
     }
-    REL(feat, emb, vis, q, spliced, smask);
+    nl_tensor *out_pos = NULL;
+    if (st == NL_OK && !m->cfg.csft && (!probe || !nl_grad_enabled()))
+        st = readout_rows(&out_pos, f, B, m->cfg.micl, m->llm->dev);
+    if (st == NL_OK) {
+        nl_llm_input in = {.ids = spliced ? NULL : b->ids, .embeds = spliced, .mask = spliced ? smask : b->mask,
+                           .probe = probe, .out_pos = out_pos};
+        st = nl_llm_forward(&f->hidden, NULL, m->llm, &in);
+    }
+    REL(feat, emb, vis, q, spliced, smask, out_pos);
     if (st != NL_OK) fwd_clear(f);
     return st;
 }

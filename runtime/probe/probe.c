@@ -110,7 +110,9 @@ static nl_status probed_embed(nl_notellm_out *o, nl_attn_probe *probe, nl_notell
     if (st == NL_OK) st = nl_notellm_embed(o, m, &eb, probe);
     for (int l = 0; st == NL_OK && l < L; l++) {
         nl_tensor *p = probe->probs[l];
-        if (!p || p->ndim != 4 || p->shape[0] != y->B || p->shape[2] != y->T2 || p->shape[3] != y->T2)
+        int64_t rows = l == L - 1 && !scores ? (y->vpos ? 2 : 1) : y->T2; /* see layer_probs */
+        if (!p || p->ndim != 4 || p->shape[0] != y->B || (p->shape[2] != y->T2 && p->shape[2] != rows) ||
+            p->shape[3] != y->T2)
             st = nl_error_set(NL_ERR_STATE, "probe: layer %d recorded no [B NH %lld %lld] attention", l,
                               (long long)y->T2, (long long)y->T2);
     }
@@ -184,6 +186,28 @@ static void split_layer(nl_probe_mass *ms, float *disp, const float *A, const la
     }
 }
 
+/* Layer l's probabilities into A [B NH T2 T2]. Without gradients the
+ * model's last layer runs at the read-out rows only and records
+ * [B NH n T2] (row 0 the text read-out, row 1 the visual one): those rows
+ * go to their positions, the only rows split_layer reads. */
+static nl_status layer_probs(float *A, const nl_tensor *p, const layout *y, int NH)
+{
+    int64_t n = p->shape[2], T2 = y->T2;
+    if (n == T2) return nl_tensor_to_host(p, A, NL_F32);
+    float *R = malloc((size_t)(y->B * NH * n * T2) * sizeof *R);
+    if (!R) return nl_error_set(NL_ERR_OOM, "attention probe: out of memory");
+    nl_status st = nl_tensor_to_host(p, R, NL_F32);
+    for (int64_t b = 0; st == NL_OK && b < y->B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int64_t j = 0; j < n; j++) {
+                int64_t t = j == 0 ? y->pos[b] : y->vpos[b];
+                memcpy(A + (((size_t)b * NH + h) * T2 + t) * T2, R + (((size_t)b * NH + h) * n + j) * T2,
+                       (size_t)T2 * sizeof *A);
+            }
+    free(R);
+    return st;
+}
+
 nl_status nl_probe_attention(nl_probe_attn_result *r, nl_notellm *m, const nl_notellm_batch *b)
 {
     *r = (nl_probe_attn_result){0};
@@ -215,7 +239,7 @@ nl_status nl_probe_attention(nl_probe_attn_result *r, nl_notellm *m, const nl_no
     if (st == NL_OK && r->has_visual) st = mass_alloc(&r->visual, n);
     y.pos = r->pos, y.vpos = r->vpos, y.slot = r->img_start, y.kind = r->kind; /* borrowed view for the loop */
     for (int l = 0; st == NL_OK && l < L; l++) {
-        st = nl_tensor_to_host(probe.probs[l], A, NL_F32);
+        st = layer_probs(A, probe.probs[l], &y, NH);
         if (st != NL_OK) break;
         split_layer(&r->text, r->row, A, &y, r->pos, l, L, NH);
         if (r->has_visual) split_layer(&r->visual, r->vrow, A, &y, r->vpos, l, L, NH);

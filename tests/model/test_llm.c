@@ -172,6 +172,108 @@ static void check_paths(const char *name, nl_llm *m, nl_safetensors *io)
     nl_tensor_release(ids); nl_tensor_release(mask);
 }
 
+/* loss = sum(rows * w): rows [B,2,C] of hidden at pos, or hidden itself when pos is NULL. */
+static nl_status rows_loss(nl_tensor **loss, nl_tensor *hidden, const int64_t *flat_ids, nl_tensor *w)
+{
+    int64_t B = hidden->shape[0], T = hidden->shape[1], C = hidden->shape[2];
+    nl_tensor *f = NULL, *ids = NULL, *sel = NULL, *r = NULL, *p = NULL;
+    nl_status st = NL_OK;
+    if (flat_ids) {
+        st = nl_reshape(&f, hidden, 2, (const int64_t[]){B * T, C});
+        if (st == NL_OK) st = nl_tensor_from_host(&ids, NL_I64, 1, (const int64_t[]){2 * B}, flat_ids, NL_I64, NL_CPU_DEVICE);
+        if (st == NL_OK) st = nl_index_select(&sel, f, 0, ids);
+        if (st == NL_OK) st = nl_reshape(&r, sel, 3, (const int64_t[]){B, 2, C});
+    } else {
+        r = nl_tensor_retain(hidden);
+    }
+    if (st == NL_OK) st = nl_mul(&p, r, w);
+    if (st == NL_OK) st = nl_sum_all(loss, p);
+    nl_tensor_release(f); nl_tensor_release(ids); nl_tensor_release(sel); nl_tensor_release(r); nl_tensor_release(p);
+    return st;
+}
+
+/* out_pos: the last layer at chosen rows only gives the full forward's rows
+ * and the same parameter gradients (up to rounding); bad out_pos. */
+static void check_out_pos(const char *name, nl_llm *m, nl_safetensors *io)
+{
+    nl_tensor *ids = io_get(io, "input_ids"), *mask = io_get(io, "attention_mask");
+    if (!ids || !mask || ids->shape[0] != 2) return;
+    int64_t T = ids->shape[1], C = m->cfg.hidden_size;
+    const int64_t pos[4] = {T - 1, 2, 4, 0}, flat[4] = {T - 1, 2, T + 4, T + 0}; /* row 1 is real up to t = 4 */
+    nl_tensor *op = NULL, *w = h_rand(3, (const int64_t[]){2, 2, C}, -1, 1, false), *hf = NULL, *hs = NULL;
+    nl_tensor *lf = NULL, *ls = NULL;
+    h_ok(nl_tensor_from_host(&op, NL_I64, 2, (const int64_t[]){2, 2}, pos, NL_I64, NL_CPU_DEVICE), "out_pos");
+    int np = m->params.n;
+    nl_tensor **gf = calloc((size_t)np, sizeof *gf);
+    nl_llm_input full = {.ids = ids, .mask = mask}, sel = {.ids = ids, .mask = mask, .out_pos = op};
+    for (int i = 0; i < np; i++) nl_zero_grad(m->params.v[i].t);
+    if (h_ok(nl_llm_forward(&hf, NULL, m, &full), "forward, every row") && h_ok(rows_loss(&lf, hf, flat, w), "loss") &&
+        h_ok(nl_backward(lf, NULL, false), "backward, every row")) {
+        for (int i = 0; i < np; i++) gf[i] = m->params.v[i].t->grad, m->params.v[i].t->grad = NULL;
+        if (h_ok(nl_llm_forward(&hs, NULL, m, &sel), "forward, last layer at out_pos")) {
+            char what[160];
+            snprintf(what, sizeof what, "%s: hidden [B 2 C]", name);
+            h_check(hs->ndim == 3 && hs->shape[1] == 2 && hs->shape[2] == C, "%s", what);
+            nl_tensor *want = NULL, *f2 = NULL, *ix = NULL;
+            nl_reshape(&f2, hf, 2, (const int64_t[]){2 * T, C});
+            nl_tensor_from_host(&ix, NL_I64, 1, (const int64_t[]){4}, flat, NL_I64, NL_CPU_DEVICE);
+            if (f2 && ix && h_ok(nl_index_select(&want, f2, 0, ix), "rows")) {
+                double *r = h_values(want);
+                snprintf(what, sizeof what, "%s: last layer at out_pos = the full forward's rows", name);
+                h_close(what, hs, r, 1e-5, 1e-5);
+                free(r);
+            }
+            nl_tensor_release(want); nl_tensor_release(f2); nl_tensor_release(ix);
+            if (h_ok(rows_loss(&ls, hs, NULL, w), "loss at out_pos") && h_ok(nl_backward(ls, NULL, false), "backward at out_pos")) {
+                int bad = 0, checked = 0;
+                for (int i = 0; i < np; i++) {
+                    nl_tensor *g = m->params.v[i].t->grad;
+                    if (!gf[i] && !g) continue;
+                    checked++;
+                    if (!gf[i] || !g) { bad++; continue; }
+                    double *r = h_values(gf[i]);
+                    snprintf(what, sizeof what, "%s: grad %s, last layer at out_pos vs every row", name, m->params.v[i].name);
+                    bad += !h_close(what, g, r, 1e-6, 1e-4);
+                    free(r);
+                }
+                h_check(bad == 0 && checked > 0, "%s: %d parameter gradients agree (%d differ)", name, checked, bad);
+            }
+        }
+    }
+    nl_attn_probe probe;
+    nl_tensor *hp = NULL;
+    bool was = nl_grad_set_enabled(false);
+    h_ok(nl_attn_probe_init(&probe, (int)m->cfg.num_layers), "probe");
+    nl_llm_input pr = {.ids = ids, .mask = mask, .out_pos = op, .probe = &probe};
+    if (h_ok(nl_llm_forward(&hp, NULL, m, &pr), "forward, probe and out_pos")) {
+        nl_tensor *pl = probe.probs[m->cfg.num_layers - 1];
+        h_check(pl && pl->shape[2] == 2 && pl->shape[3] == T, "%s: the probe records the last layer as [B NH 2 T]", name);
+        double *r = hs ? h_values(hs) : NULL;
+        if (r) h_close("probed forward at out_pos equals the plain one", hp, r, 0, 0);
+        free(r);
+    }
+    nl_grad_set_enabled(was);
+    nl_attn_probe_free(&probe);
+    nl_tensor *bad = NULL, *h = NULL;
+    int64_t oob[4] = {0, T, 0, 0};
+    nl_tensor_from_host(&bad, NL_I64, 2, (const int64_t[]){2, 2}, oob, NL_I64, NL_CPU_DEVICE);
+    nl_llm_input b1 = {.ids = ids, .mask = mask, .out_pos = bad};
+    h_expect_error(nl_llm_forward(&h, NULL, m, &b1), NL_ERR_ARG, "out_pos outside [0, T)");
+    nl_tensor_release(bad);
+    bad = NULL;
+    nl_tensor_from_host(&bad, NL_I64, 1, (const int64_t[]){2}, pos, NL_I64, NL_CPU_DEVICE);
+    nl_llm_input b2 = {.ids = ids, .mask = mask, .out_pos = bad};
+    h_expect_error(nl_llm_forward(&h, NULL, m, &b2), NL_ERR_SHAPE, "out_pos not [B n]");
+    nl_tensor_release(bad);
+    for (int i = 0; i < np; i++) {
+        nl_tensor_release(gf[i]);
+        nl_zero_grad(m->params.v[i].t);
+    }
+    free(gf);
+    nl_tensor_release(hp); nl_tensor_release(hf); nl_tensor_release(hs); nl_tensor_release(lf); nl_tensor_release(ls);
+    nl_tensor_release(op); nl_tensor_release(w); nl_tensor_release(ids); nl_tensor_release(mask);
+}
+
 static void check_save_load(const char *name, nl_llm *m, nl_safetensors *io)
 {
     char dir[] = "/tmp/nl_llm_XXXXXX";
@@ -210,6 +312,7 @@ static void check_model(const char *name)
     check_forward_backward(name, m, io);
     check_generate(name, m, io);
     check_paths(name, m, io);
+    check_out_pos(name, m, io);
     check_save_load(name, m, io);
     nl_safetensors_close(io);
     nl_llm_free(m);
