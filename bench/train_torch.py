@@ -279,20 +279,26 @@ def make_batch(cfg, vocab, rows, T, n_labels, g):
     return b
 
 
-def flops(cfg, vocab, rows, T, lm_rows=None):
+def flops(cfg, vocab, rows, T, lm_rows=None, notellm=False):
     """Analytic FLOPs of one step (multiply-add = 2): trainable matmuls cost
     6 x params x tokens (forward 2, backward 4), attention score and value
     products 3 x 4 x T'^2 x C per layer and row (full square, no causal
     saving), the frozen ViT forward only 2 x params x tokens + 4 x S^2 x C per
     layer. Norms, softmax, element-wise work and the GCL [R,R] are left out.
     The LM head (CSFT) runs over lm_rows positions: every token here (as
-    HF's causal-LM heads do), only the supervised ones in notellm."""
+    HF's causal-LM heads do), only the supervised ones in notellm. notellm:
+    without CSFT the last layer's queries, output projection and MLP run at
+    the read-out rows only (1 per note, 2 under mICL; keys and values at
+    every token), as notellm computes them."""
     L = cfg["llm"]
     C, I, nl = L["hidden"], L["intermediate"], L["layers"]
     Tp = T + (cfg["visual_tokens"] - 1 if cfg["visual_tokens"] else 0)
     tok = rows * Tp
-    p_llm = nl * (2 * C * C + 2 * C * L["kv_heads"] * L["head_dim"] + 3 * C * I)
-    f = 6 * p_llm * tok + 3 * 4 * nl * rows * Tp * Tp * C
+    p_qo, p_kv, p_mlp = 2 * C * C, 2 * C * L["kv_heads"] * L["head_dim"], 3 * C * I
+    f = 6 * nl * (p_qo + p_kv + p_mlp) * tok + 3 * 4 * nl * rows * Tp * Tp * C
+    if notellm and not cfg["csft"]:
+        sel = rows * (2 if cfg["micl"] else 1)
+        f -= 6 * (p_qo + p_mlp) * (tok - sel) + 3 * 4 * rows * (Tp - sel // rows) * Tp * C
     if cfg["csft"]:
         f += 6 * C * vocab * (tok if lm_rows is None else lm_rows)
     if cfg["visual_tokens"]:
@@ -331,7 +337,7 @@ def bench(cfg):
     timed = range(cfg["warmup"], len(Ts))
     notes = sum(rows[i] for i in timed) / len(timed)
     fl = sum(flops(cfg, vocab, rows[i], Ts[i]) for i in timed) / len(timed)
-    nl_fl = sum(flops(cfg, vocab, rows[i], Ts[i], cfg["labels"][i]) for i in timed) / len(timed)
+    nl_fl = sum(flops(cfg, vocab, rows[i], Ts[i], cfg["labels"][i], True) for i in timed) / len(timed)
     n_all = sum(p.numel() for p in model.parameters())
     print(f"{cfg['name']} steps_per_s {1 / med:.4f} notes_per_s {notes / med:.2f} best_s {best:.5f} "
           f"median_s {med:.5f} notes {notes:g} flops {fl:.4e} nl_flops {nl_fl:.4e}")
