@@ -2,7 +2,8 @@
 # notellm2.sh — notebooks/20-notellm2.scm (the main job) in --quick mode: it
 # runs, writes report.md with every table row and figure, the figures decode
 # as PNG, every recall/saliency number is finite and within [0, 1], every
-# variant's validation loss fell, and a second run prints the same numbers.
+# variant's validation loss fell, and a second run prints the same numbers;
+# with --seeds 2 the seed table holds both seeds and their mean.
 . "${abs_top_srcdir:-.}/tests/repl/lib.sh"
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
@@ -51,4 +52,16 @@ grep -v "^report:" "$tmp/run1" | sed -E 's/[0-9]+ s([;)])/s\1/g' > "$tmp/n1"
 grep -v "^report:" "$tmp/run2" | sed -E 's/[0-9]+ s([;)])/s\1/g' > "$tmp/n2"
 cmp -s "$tmp/n1" "$tmp/n2" || diff "$tmp/n1" "$tmp/n2" | head -20
 check "two runs print the same numbers" cmp -s "$tmp/n1" "$tmp/n2"
+
+# Two model seeds: a per-seed column each, their mean (cells rounded to 3
+# decimals, so within 0.001), findings counted per seed.
+nl "$nb" --quick --seeds 2 --out "$tmp/r3" > "$tmp/run3" 2> "$tmp/err3"
+check "the notebook runs with --seeds 2" test $? -eq 0 || tail -20 "$tmp/run3" "$tmp/err3"
+rep3="$tmp/r3/report.md"
+check "the seed table has seeds 11 and 12 and their mean" grep -q '^| variant | seed 11 | seed 12 | mean |' "$rep3"
+awk -F'|' '/^## Seeds/ { t = 1; next } /^## / { t = 0 }
+  t && $2 ~ /[a-z]/ && $2 !~ /variant/ { n++; d = ($3 + $4) / 2 - $5; if (d > 0.0011 || d < -0.0011) { print "     mean is not the mean:", $0; bad = 1 } }
+  END { exit bad || n != 5 }' "$rep3"
+check "each variant's mean is the mean of its two seeds" test $? -eq 0
+check "findings count the seeds" test "$(grep -c 'holds in [0-2] of 2 seeds' "$rep3")" -eq 6
 finish
