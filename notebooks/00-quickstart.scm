@@ -7,9 +7,8 @@
 
 (use-modules (notellm) (ice-9 format) (srfi srfi-1))
 
-(define args (cdr (command-line)))
-(define quick? (member "--quick" args))
-(define out-dir (let ((m (member "--out" args))) (and m (pair? (cdr m)) (cadr m))))
+(define quick? (script-flag? "--quick"))
+(define out-dir (script-option "--out" #f))
 (set-seed! 0)
 
 ;;; ## Tensors

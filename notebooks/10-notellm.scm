@@ -10,14 +10,10 @@
 
 (use-modules (notellm) (ice-9 format) (srfi srfi-1))
 
-(define args (cdr (command-line)))
-(define quick? (and (member "--quick" args) #t))
-(define out-dir (let ((m (member "--out" args)))
-                  (if (and m (pair? (cdr m))) (cadr m) "notellm-report")))
+(define quick? (script-flag? "--quick"))
+(define out-dir (script-option "--out" "notellm-report"))
 (define (at . names) (string-join (cons out-dir names) "/"))
-(define t-start (get-internal-real-time))
-(define (elapsed)
-  (exact->inexact (/ (- (get-internal-real-time) t-start) internal-time-units-per-second)))
+(define elapsed (make-stopwatch))
 (system* "mkdir" "-p" out-dir)
 
 ;;; ## Data and tokenizer
@@ -86,26 +82,17 @@ its name, run, val losses, recall per split and generation metrics."
 ;;; the paper's R@100..R@100k over 530k notes saturate here, so the table
 ;;; shows R@10, R@50, R@100 and MRR.
 
-(define (table header rows)
-  "A Markdown table (a string) with the column titles HEADER and ROWS, each
-a list of cells (strings or numbers, numbers printed with 3 decimals)."
-  (let ((cell (lambda (x) (if (number? x) (format #f "~,3f" x) x)))
-        (line (lambda (cells) (string-append "| " (string-join cells " | ") " |\n"))))
-    (string-append (line header)
-                   (line (map (lambda (_) "---") header))
-                   (string-concatenate (map (lambda (r) (line (map cell r))) rows)))))
-
 (define (rec r list-name key)
   "R@KEY (a number) or MRR (KEY 'mrr) of the variant result R on LIST-NAME."
   (let ((a (assoc-ref (assq-ref r 'recall) list-name)))
     (if (eq? key 'mrr) (assq-ref a 'mrr) (or (assv-ref (assq-ref a 'recall) key) 0))))
 
 (define recall-table
-  (table '("variant" "R@10" "R@50" "R@100" "MRR")
+  (markdown-table '("variant" "R@10" "R@50" "R@100" "MRR")
          (map (lambda (r) (cons (assq-ref r 'name) (map (lambda (k) (rec r "test" k)) '(10 50 100 mrr))))
               results)))
 (define split-table
-  (table (cons "variant" (map car splits))
+  (markdown-table (cons "variant" (map car splits))
          (map (lambda (r) (cons (assq-ref r 'name) (map (lambda (s) (rec r (cdr s) 10)) splits))) results)))
 (format #t "~%Recall on all test pairs:~%~a~%R@10 per split:~%~a" recall-table split-table)
 (plot-bars (at "recall.png") (map car splits) (map (lambda (r) (assq-ref r 'name)) results)
@@ -120,7 +107,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
 
 (define gen-results (filter (lambda (r) (assq-ref r 'generation)) results))
 (define generation-table
-  (table '("variant" "notes" "Acc" "Ill" "BLEU4" "R1" "R2" "RL")
+  (markdown-table '("variant" "notes" "Acc" "Ill" "BLEU4" "R1" "R2" "RL")
          (map (lambda (r)
                 (let ((g (assq-ref r 'generation)))
                   (cons (assq-ref r 'name)
@@ -141,7 +128,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
     (format port "# NoteLLM in miniature~%~%Written by `notebooks/10-notellm.scm`~a: ~a items (~a notes), ~
 ~a training steps per trained variant, ~,0f s in all.~%~%" (if quick? " --quick" "") items (notes-count ds) steps (elapsed))
     (format port "## Training~%~%~a~%"
-            (table '("variant" "val loss before" "val loss after")
+            (markdown-table '("variant" "val loss before" "val loss after")
                    (map (lambda (r) (list (assq-ref r 'name) (assq-ref r 'val-before) (assq-ref r 'val-after)))
                         results)))
     (format port "## Recall on all test pairs~%~%~a~%## R@10 per split~%~%~a~%![R@10](recall.png)~%~%"

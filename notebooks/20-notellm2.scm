@@ -13,17 +13,11 @@
 
 (use-modules (notellm) (ice-9 format) (srfi srfi-1))
 
-(define args (cdr (command-line)))
-(define quick? (and (member "--quick" args) #t))
-(define out-dir (let ((m (member "--out" args)))
-                  (if (and m (pair? (cdr m))) (cadr m) "notellm2-report")))
+(define quick? (script-flag? "--quick"))
+(define out-dir (script-option "--out" "notellm2-report"))
 (define (at . names) (string-join (cons out-dir names) "/"))
-(define seeds (let ((m (member "--seeds" args)))
-                (iota (if (and m (pair? (cdr m)) (string->number (cadr m))) (string->number (cadr m)) (if quick? 1 3))
-                      11)))
-(define t-start (get-internal-real-time))
-(define (elapsed)
-  (exact->inexact (/ (- (get-internal-real-time) t-start) internal-time-units-per-second)))
+(define seeds (iota (or (string->number (script-option "--seeds" "")) (if quick? 1 3)) 11))
+(define elapsed (make-stopwatch))
 (system* "mkdir" "-p" out-dir)
 
 ;;; ## The benchmark
@@ -135,17 +129,8 @@ averaged, anything else (names, runs, tensors) is taken from the first."
   "Queries of LIST-NAME after de-duplication (the same for every variant)."
   (assq-ref (assoc-ref (assq-ref (car results) 'recall) list-name) 'queries))
 
-(define (table header rows)
-  "A Markdown table (a string) with the column titles HEADER and ROWS, each
-a list of cells (strings or numbers, numbers printed with 3 decimals)."
-  (let ((cell (lambda (x) (if (number? x) (format #f "~,3f" x) x)))
-        (line (lambda (cells) (string-append "| " (string-join cells " | ") " |\n"))))
-    (string-append (line header)
-                   (line (map (lambda (_) "---") header))
-                   (string-concatenate (map (lambda (r) (line (map cell r))) rows)))))
-
 (define recall-table
-  (table (cons "variant" (map (lambda (s) (format #f "~a (~a)" (car s) (queries-of (cdr s)))) splits))
+  (markdown-table (cons "variant" (map (lambda (s) (format #f "~a (~a)" (car s) (queries-of (cdr s)))) splits))
          (map (lambda (r)
                 (cons (assq-ref r 'method)
                       (map (lambda (s) (format #f "~,3f / ~,3f" (recall-of r (cdr s) 10) (mrr-of r (cdr s))))
@@ -157,7 +142,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
 ;;; How far one seed moves the result: R@10 on image-linked pairs per seed.
 
 (define seed-table
-  (table (append '("variant") (map (lambda (s) (format #f "seed ~a" s)) seeds) '("mean"))
+  (markdown-table (append '("variant") (map (lambda (s) (format #f "seed ~a" s)) seeds) '("mean"))
          (map (lambda (m runs r)
                 (append (list m) (map (lambda (x) (recall-of x "test_imagelinked" 10)) runs)
                         (list (recall-of r "test_imagelinked" 10))))
@@ -187,7 +172,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
       0))
 
 (define ablation-table
-  (table (append '("variant")
+  (markdown-table (append '("variant")
                  (append-map (lambda (l) (map (lambda (v) (format #f "~a ~a" l v)) '(full text-only image-only)))
                              ablation-lists)
                  )
@@ -205,7 +190,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
 ;;; means the image changes little.
 
 (define cosine-table
-  (table '("variant" "cos(full, text-only)" "cos(full, image-only)" "cos(text-only, image-only)")
+  (markdown-table '("variant" "cos(full, text-only)" "cos(full, image-only)" "cos(text-only, image-only)")
          (map (lambda (r)
                 (let ((c (assq-ref (assoc-ref ablations (assq-ref r 'method)) 'cosines)))
                   (cons (assq-ref r 'method) (map (lambda (k) (assq-ref c k)) '(full-text full-image text-image)))))
@@ -231,7 +216,7 @@ a list of cells (strings or numbers, numbers printed with 3 decimals)."
 
 (define saliency-table
   (let ((layers (length (assq-ref (cdar saliency) 'norm))))
-    (table (cons "variant" (append-map (lambda (l) (map (lambda (s) (format #f "L~a ~a" l s)) '("S_v" "S_t" "S_o")))
+    (markdown-table (cons "variant" (append-map (lambda (l) (map (lambda (s) (format #f "L~a ~a" l s)) '("S_v" "S_t" "S_o")))
                                        (iota layers)))
            (map (lambda (s) (cons (car s) (apply append (assq-ref (cdr s) 'norm)))) saliency))))
 (format #t "~%Saliency shares per layer (image-linked test pairs, mean over the seeds, ~a s):~%~a"
@@ -292,7 +277,7 @@ seed 7 for the data and ~a for the models (tables: means over the model seeds), 
               (if quick? " --quick" "") items (notes-count ds) steps (string-join (map number->string seeds) ", ")
               (inexact->exact (round (elapsed))))
       (format port "## Training (validation loss, mean over the seeds)~%~%~a~%"
-              (table '("variant" "val loss before" "val loss after")
+              (markdown-table '("variant" "val loss before" "val loss after")
                      (map (lambda (r) (list (assq-ref r 'method) (assq-ref r 'val-before) (assq-ref r 'val-after)))
                           results)))
       (for-each (lambda (v) (format port "![loss ~a](loss-~a.png)~%" v v)) variants)

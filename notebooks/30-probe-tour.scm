@@ -9,10 +9,8 @@
 
 (use-modules (notellm) (ice-9 format) (srfi srfi-1))
 
-(define args (cdr (command-line)))
-(define quick? (and (member "--quick" args) #t))
-(define out-dir (let ((m (member "--out" args)))
-                  (if (and m (pair? (cdr m))) (cadr m) "probe-tour-report")))
+(define quick? (script-flag? "--quick"))
+(define out-dir (script-option "--out" "probe-tour-report"))
 (define (at . names) (string-join (cons out-dir names) "/"))
 (system* "mkdir" "-p" out-dir)
 

@@ -18,7 +18,7 @@ libguile_notellm_la_LDFLAGS = -module -avoid-version -no-undefined
 # scheme/notellm/repl.scm); each gets a .go installed after its source.
 notellm_scm = scheme/notellm/primitives.scm scheme/notellm/tensor.scm \
   scheme/notellm/train.scm scheme/notellm/plot.scm scheme/notellm/nn.scm scheme/notellm/text.scm scheme/notellm/models.scm \
-  scheme/notellm/data.scm scheme/notellm/eval.scm scheme/notellm/probe.scm
+  scheme/notellm/data.scm scheme/notellm/eval.scm scheme/notellm/probe.scm scheme/notellm/notebook.scm
 
 guilemodtopdir = $(guilemoddir)
 dist_guilemodtop_DATA = scheme/notellm.scm
@@ -63,10 +63,11 @@ scheme/notellm/models.go: scheme/notellm/tensor.go scheme/notellm/text.go
 scheme/notellm/data.go: scheme/notellm/text.go
 scheme/notellm/eval.go: scheme/notellm/data.go scheme/notellm/train.go scheme/notellm/tensor.go \
   scheme/notellm/models.go scheme/notellm/plot.go
-scheme/notellm/probe.go: scheme/notellm/eval.go scheme/notellm/tensor.go scheme/notellm/plot.go
+scheme/notellm/probe.go: scheme/notellm/eval.go scheme/notellm/tensor.go scheme/notellm/plot.go \
+  scheme/notellm/notebook.go
 scheme/notellm.go: scheme/notellm/tensor.go scheme/notellm/train.go scheme/notellm/plot.go scheme/notellm/nn.go \
   scheme/notellm/text.go scheme/notellm/models.go scheme/notellm/data.go scheme/notellm/eval.go \
-  scheme/notellm/probe.go
+  scheme/notellm/probe.go scheme/notellm/notebook.go
 
 # A .go must be installed after (so be newer than) its source.
 guile_install_go_files = install-notellmgoDATA install-guileobjtopDATA

@@ -93,6 +93,9 @@
       (every (lambda (f) (and (file-exists? (at (string-append "report/" f))) (string-contains md (string-append "(" f ")"))))
              '("saliency.png" "heads.png" "tokens.png" "patches.png")))
     (test-equal "saliency over 8 notes" 8 (assq-ref (assq-ref report 'saliency) 'samples))
+    (test-assert "Markdown tables: ablation, attention and saliency headers"
+      (every (lambda (h) (string-contains md h))
+             '("| input | R@" "| layer | image | text | sink |" "| layer | S_v | S_t | S_o |" "| --- | --- |")))
     (test-equal "three variants" 3 (length (assq-ref (assq-ref report (quote ablation)) (quote recall))))))
 
 (test-group "ablation variants"
