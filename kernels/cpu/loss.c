@@ -1,11 +1,14 @@
 /* loss.c — CPU kernels of the cross-entropy loss on contiguous inputs:
- * CROSS_ENTROPY (mean over supervised rows, log-sum-exp per row in SIMD-lane
- * double sums, row losses summed in double in row order: deterministic for
- * any thread count) and
+ * CROSS_ENTROPY (mean over supervised rows, log-sum-exp per row with the
+ * exponentials vectorised and summed in double in index order, row losses
+ * summed in double in row order: deterministic for any thread count) and
  * CROSS_ENTROPY_BWD. Targets were range-checked by runtime/ops/loss.c. */
 #include <math.h>
-#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
+#include "../../runtime/alloc.h"
 #include "../formulas.h"
 #include "kernels.h"
 
@@ -15,16 +18,19 @@ static int64_t target_at(const nl_tensor *t, int64_t r)
     return t->dtype == NL_I64 ? ((const int64_t *)p)[r] : ((const int32_t *)p)[r];
 }
 
-/* log(sum_j exp(x_j)) of one row, stable (max subtracted), in double. */
-static double row_lse(const float *x, int64_t V)
+/* log(sum_j exp(x_j)) of one row, stable (max subtracted); the exponentials
+ * go through tmp [V] (a vectorised loop), then are summed in double in
+ * index order. */
+static double row_lse(const float *x, int64_t V, float *tmp)
 {
     float m = -INFINITY;
-    for (int64_t j = 0; j < V; j++)
-        if (x[j] > m) m = x[j]; /* a NaN entry makes the sum below NaN */
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < V; j++) m = x[j] > m ? x[j] : m; /* a NaN entry makes the sum below NaN */
     if (isinf(m)) return m; /* all -inf (or a +inf): no finite normaliser */
+#pragma omp simd
+    for (int64_t j = 0; j < V; j++) tmp[j] = nl_expf(x[j] - m);
     double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < V; j++) s += nl_expf(x[j] - m);
+    for (int64_t j = 0; j < V; j++) s += tmp[j];
     return m + log(s);
 }
 
@@ -36,19 +42,35 @@ static nl_status cpu_cross_entropy(const nl_op_args *a)
     int64_t N = logits->shape[0], V = logits->shape[1], ignore = a->p.i[0], nsup = a->p.i[1];
     const float *x = nl_f32(logits);
     float *lse = nl_f32(a->out[1]);
-    double *row = malloc((size_t)(N ? N : 1) * sizeof *row);
-    if (!row) return nl_error_set(NL_ERR_OOM, "out of memory for %lld row losses", (long long)N);
+    int nth = 1;
+#ifdef _OPENMP
+    nth = omp_get_max_threads();
+#endif
+    size_t b_row = (size_t)(N ? N : 1) * sizeof(double), b_tmp = (size_t)nth * (size_t)(V ? V : 1) * sizeof(float);
+    double *row = NULL;
+    float *tmp = NULL;
+    NL_TRY(nl_host_alloc(b_row, (void **)&row));
+    nl_status st = nl_host_alloc(b_tmp, (void **)&tmp);
+    if (st != NL_OK) {
+        nl_host_free(row, b_row);
+        return st;
+    }
 #pragma omp parallel for schedule(static) if (N * V > 32768)
     for (int64_t r = 0; r < N; r++) {
+        int w = 0;
+#ifdef _OPENMP
+        w = omp_get_thread_num();
+#endif
         int64_t t = target_at(tg, r);
         if (t == ignore) { lse[r] = 0; row[r] = 0; continue; }
-        double l = row_lse(x + r * V, V);
+        double l = row_lse(x + r * V, V, tmp + (size_t)w * (size_t)V);
         lse[r] = (float)l;
         row[r] = l - x[r * V + t];
     }
     double sum = 0;
     for (int64_t r = 0; r < N; r++) sum += row[r];
-    free(row);
+    nl_host_free(row, b_row);
+    nl_host_free(tmp, b_tmp);
     nl_f32(a->out[0])[0] = nsup ? (float)(sum / (double)nsup) : 0.0f;
     return NL_OK;
 }
@@ -71,7 +93,9 @@ static nl_status cpu_cross_entropy_bwd(const nl_op_args *a)
             for (int64_t j = 0; j < V; j++) gr[j] = 0;
             continue;
         }
-        for (int64_t j = 0; j < V; j++) gr[j] = nl_expf(xr[j] - lse[r]) * scale;
+        float l = lse[r];
+#pragma omp simd
+        for (int64_t j = 0; j < V; j++) gr[j] = nl_expf(xr[j] - l) * scale;
         gr[t] -= scale;
     }
     return NL_OK;
