@@ -18,7 +18,7 @@
 void nl_notellm_config_defaults(nl_notellm_config *c, bool notellm2)
 {
     *c = (nl_notellm_config){.vision = notellm2, .visual_tokens = notellm2, .late_fusion = notellm2,
-                             .micl = notellm2, .w_t = 9.0, .w_v = 1.0, .csft = !notellm2, .alpha = 0.01,
+                             .micl = notellm2, .w_t = 9.0, .w_v = 1.0, .csft = !notellm2, .gcl = true, .alpha = 0.01,
                              .dim = NL_HEAD_DEFAULT_DIM, .freeze_vision = true, .qformer_dropout = 0.1};
 }
 
@@ -29,6 +29,8 @@ static nl_status check_config(const nl_notellm_config *c, nl_llm *llm, nl_vit *v
     bool needs_vit = c->vision && (c->visual_tokens || c->late_fusion);
     if (!c->vision && (c->visual_tokens || c->late_fusion || c->micl))
         return nl_error_set(NL_ERR_ARG, "notellm: visual tokens, late fusion and mICL need vision on");
+    if (!c->gcl && (!c->csft || c->micl))
+        return nl_error_set(NL_ERR_ARG, "notellm: without the contrastive loss, CSFT must be on and mICL off");
     if (needs_vit != (vit != NULL))
         return nl_error_set(NL_ERR_ARG, "notellm: a vision encoder is %s by this configuration",
                             needs_vit ? "required" : "not used");
@@ -318,7 +320,7 @@ nl_status nl_notellm_loss(nl_notellm_out *out, nl_notellm *m, const nl_notellm_b
     if (st == NL_OK && m->cfg.csft) st = nl_gen_loss(&l_gen, f.hidden, m->llm->lm_head, b->labels);
     if (st == NL_OK) {
         if (m->cfg.micl) st = nl_micl_loss(&out->loss, l_cl, l_v, m->cfg.w_t, m->cfg.w_v);
-        else if (m->cfg.csft) st = nl_csft_loss(&out->loss, l_cl, l_gen, m->cfg.alpha, true);
+        else if (m->cfg.csft) st = nl_csft_loss(&out->loss, l_cl, l_gen, m->cfg.alpha, m->cfg.gcl);
         else out->loss = nl_tensor_retain(l_cl);
     }
     out->l_cl = scalar(l_cl), out->l_v = scalar(l_v), out->l_gen = scalar(l_gen);

@@ -24,6 +24,8 @@ typedef struct nl_notellm_config {
     bool micl;            /* second read-out before <IMG_EMB>, loss (w_t·L(e) + w_v·L(e_v))/(w_t+w_v) */
     double w_t, w_v;      /* mICL weights, default 9 : 1 */
     bool csft;            /* NoteLLM: add the generation loss, (L_cl + alpha·L_gen)/(1+alpha) */
+    bool gcl;             /* the contrastive loss L_cl (default); false ("w/o GCL", needs csft, no mICL):
+                           * the loss is alpha·L_gen alone and L_cl is only reported */
     double alpha;         /* default 0.01 */
     int64_t dim;          /* reduction width d, default 64 */
     bool freeze_vision;   /* §4.8: the vision encoder runs without gradients (default) */

@@ -54,18 +54,19 @@ nl_status nl_run_config_set_preset(nl_run_config *c, const char *name)
 
 typedef struct method_def {
     const char *name;
-    bool vision, visual_tokens, late_fusion, micl, csft;
+    bool vision, visual_tokens, late_fusion, micl, csft, gcl;
     nl_prompt_kind kind;
 } method_def;
 
 static const method_def methods[] = {
-    {"notellm", false, false, false, false, true, NL_PROMPT_CATEGORY},
-    {"text_only", false, false, false, false, false, NL_PROMPT_TEXT_ONLY},
-    {"notellm2", true, true, true, true, false, NL_PROMPT_MICL},
-    {"mm_basic", true, true, false, false, false, NL_PROMPT_MM_BASIC},
-    {"micl", true, true, false, true, false, NL_PROMPT_MICL},
-    {"late_fusion", true, true, true, false, false, NL_PROMPT_MM_BASIC},
-    {"late_fusion_only", true, false, true, false, false, NL_PROMPT_LATE_FUSION},
+    {"notellm", false, false, false, false, true, true, NL_PROMPT_CATEGORY},
+    {"text_only", false, false, false, false, false, true, NL_PROMPT_TEXT_ONLY},
+    {"csft_only", false, false, false, false, true, false, NL_PROMPT_CATEGORY}, /* NoteLLM "w/o GCL" */
+    {"notellm2", true, true, true, true, false, true, NL_PROMPT_MICL},
+    {"mm_basic", true, true, false, false, false, true, NL_PROMPT_MM_BASIC},
+    {"micl", true, true, false, true, false, true, NL_PROMPT_MICL},
+    {"late_fusion", true, true, true, false, false, true, NL_PROMPT_MM_BASIC},
+    {"late_fusion_only", true, false, true, false, false, true, NL_PROMPT_LATE_FUSION},
 };
 #define N_METHODS (sizeof methods / sizeof *methods)
 
@@ -76,7 +77,7 @@ nl_status nl_run_method(const nl_run_config *c, nl_notellm_config *mc, nl_prompt
         if (strcmp(c->method, d->name) != 0) continue;
         nl_notellm_config_defaults(mc, d->vision);
         mc->vision = d->vision, mc->visual_tokens = d->visual_tokens, mc->late_fusion = d->late_fusion;
-        mc->micl = d->micl, mc->csft = d->csft;
+        mc->micl = d->micl, mc->csft = d->csft, mc->gcl = d->gcl;
         mc->w_t = c->w_t, mc->w_v = c->w_v, mc->alpha = c->alpha, mc->dim = c->dim;
         mc->freeze_vision = c->freeze_vision;
         mc->qformer_dropout = c->qformer_dropout;
@@ -308,6 +309,9 @@ nl_status nl_run_config_validate(const nl_run_config *c)
     if (c->grad_cache_chunk < 0)
         return nl_error_set(NL_ERR_ARG, "run config: grad_cache_chunk must be >= 0 (0 = off), got %lld",
                             (long long)c->grad_cache_chunk);
+    if (!mc.gcl && c->grad_cache_chunk > 0)
+        return nl_error_set(NL_ERR_ARG, "run config: grad_cache_chunk needs the contrastive loss (method %s has none)",
+                            c->method);
     if (mc.micl && !(c->w_t > 0 && c->w_v > 0))
         return nl_error_set(NL_ERR_ARG, "run config: mICL weights must be positive (w_t %g, w_v %g)", c->w_t, c->w_v);
     if (c->llm.hidden_size % c->llm.num_heads != 0 && c->llm.head_dim * c->llm.num_heads == 0)

@@ -249,7 +249,7 @@ the grid (top row first), summing to 1."
 (define (visual-tokens? run)
   "#t when RUN's method splices visual tokens into the LLM (the attention,
 saliency and patch probes need them)."
-  (not (member (assq-ref (run-info run) 'method) '("notellm" "text_only" "late_fusion_only"))))
+  (not (member (assq-ref (run-info run) 'method) '("notellm" "text_only" "csft_only" "late_fusion_only"))))
 
 (define* (visual-ignorance-report run dir #:key (pairs "test_imagelinked") (samples 200) (note #f))
   "Run every probe on RUN over the pair list PAIRS and write DIR/report.md

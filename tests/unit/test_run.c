@@ -249,7 +249,20 @@ static void test_methods_and_hf_dirs(void)
         nl_run_free(r);
     }
 
+    /* "w/o GCL": the loss is alpha·L_gen alone; L_cl is still reported */
     nl_run_config c;
+    small_config(&c, "csft_only");
+    c.pairs_per_batch = 4, c.max_steps = 2, c.alpha = 0.5;
+    nl_run *rc = NULL;
+    nl_run_metrics mc = {0};
+    if (h_ok(nl_run_create(&rc, &c), "csft_only") && h_ok(nl_run_step(rc, &mc), "csft_only step"))
+        h_check(mc.l_gen > 0 && mc.l_cl > 0 && fabs(mc.loss - 0.5 * mc.l_gen) <= 1e-6 * mc.loss,
+                "csft_only: loss %.7g = alpha 0.5 x L_gen %.7g, L_cl %.4g only reported", mc.loss, mc.l_gen, mc.l_cl);
+    nl_run_free(rc);
+    rc = NULL;
+    c.grad_cache_chunk = 4;
+    h_expect_error(nl_run_create(&rc, &c), NL_ERR_ARG, "csft_only with gradient caching");
+
     small_config(&c, "late_fusion_only");
     nl_rng g;
     nl_rng_seed(&g, 5);
