@@ -38,6 +38,9 @@
 ;;;                   this one knows nothing, so it is the floor)
 ;;;   text_only       contrastive learning on the compression prompt alone
 ;;;                   (PromptEOL+CSE = "w/o CSFT")
+;;;   w/o GCL         CSFT alone (method csft_only: the category prompt,
+;;;                   loss α·L_gen, no contrastive term) — the paper's
+;;;                   "w/o GCL" row
 ;;;   notellm         GCL + CSFT, topic rate r = 0.4, α = 0.01 (the paper's)
 ;;;   notellm α=1     the same with a CSFT weight of 1, where generation
 ;;;                   gets enough of the gradient to learn in few steps
@@ -54,7 +57,7 @@
             (num_kv_heads . 2) (head_dim . 32)))))
 
 (define variants `(("zero-shot" "notellm" 0.01 #f) ("text_only" "text_only" 0.01 #t)
-                   ("notellm" "notellm" 0.01 #t) ("notellm α=1" "notellm" 1 #t)))
+                   ("w/o GCL" "csft_only" 0.01 #t) ("notellm" "notellm" 0.01 #t) ("notellm α=1" "notellm" 1 #t)))
 (define splits '(("all" . "test") ("short query" . "test_shortquery") ("text-linked" . "test_textlinked")
                  ("both" . "test_both") ("image-linked" . "test_imagelinked")))
 
@@ -67,7 +70,7 @@ its name, run, val losses, recall per split and generation metrics."
     (when (cadddr v) (train! run #:port (open-output-string)))
     (let* ((after (run-eval run))
            (report (recall-report run #:lists (map cdr splits) #:port (open-output-string)))
-           (gen (and (equal? (cadr v) "notellm")
+           (gen (and (member (cadr v) '("notellm" "csft_only"))
                      (generation-metrics run #:limit (if quick? 8 200) #:max-new-tokens (if quick? 8 24)))))
       (format #t "~12a val loss ~,3f -> ~,3f (~a s)  R@10 all ~,3f~%" (car v) before after
               (inexact->exact (round (- (elapsed) t0)))

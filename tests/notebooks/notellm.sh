@@ -12,11 +12,11 @@ nl "$nb" --quick --out "$tmp/r" > "$tmp/out" 2>&1
 check "the notebook runs" test $? -eq 0 || tail -20 "$tmp/out"
 rep="$tmp/r/report.md"
 check "the report is written" test -s "$rep"
-for v in zero-shot text_only notellm "notellm α=1"; do
+for v in zero-shot text_only "w/o GCL" notellm "notellm α=1"; do
   check "training and recall rows for $v" test "$(grep -c "^| $v |" "$rep")" -ge 3
 done
-check "generation rows for the three NoteLLM models" \
-  test "$(sed -n '/^## Generation/,$p' "$rep" | grep -c '^| \(zero-shot\|notellm\)')" -eq 3
+check "generation rows for the four models with an LM head trained or not" \
+  test "$(sed -n '/^## Generation/,$p' "$rep" | grep -c '^| \(zero-shot\|w/o GCL\|notellm\)')" -eq 4
 check_png "recall.png decodes as an 800x500 PNG" "$tmp/r/recall.png" 800 500
 # Recall cells and generation scores (all columns after the note count) in [0, 1].
 sed -n '/^## Recall/,/^## Generation/p' "$rep" | grep '^| [a-z]' | grep -v '^| variant' | cut -d'|' -f3- \
@@ -24,7 +24,7 @@ sed -n '/^## Recall/,/^## Generation/p' "$rep" | grep '^| [a-z]' | grep -v '^| v
 sed -n '/^## Generation/,/^Examples/p' "$rep" | grep '^| [a-z]' | grep -v '^| variant' | cut -d'|' -f4- \
   | tr '|' '\n' | tr -d ' ' | grep -v '^$' >> "$tmp/cells"
 check "recall and generation cells are numbers in [0, 1]" \
-  awk '{ n++; if (!($1 ~ /^[0-9.]+$/) || $1 < 0 || $1 > 1) bad = 1 } END { exit bad || n != 4 * 4 + 4 * 5 + 3 * 6 }' "$tmp/cells"
+  awk '{ n++; if (!($1 ~ /^[0-9.]+$/) || $1 < 0 || $1 > 1) bad = 1 } END { exit bad || n != 5 * 4 + 5 * 5 + 4 * 6 }' "$tmp/cells"
 awk -F'|' '/^## Training/ { t = 1 } /^## Recall/ { t = 0 }
   t && $2 ~ /[a-z]/ && $2 !~ /variant|zero-shot/ { if (!($4 + 0 < $3 + 0)) { print "     val loss did not fall:", $0; bad = 1 } }
   END { exit bad }' "$rep"
