@@ -3,7 +3,8 @@
  * LAYERNORM, L2_NORMALIZE, their backward kernels, and ROPE (forward and
  * inverse rotation). Row statistics and weight/bias gradients accumulate in
  * double (row sums in SIMD lanes, then the lanes; column sums in row
- * order), so results do not depend on the thread count. Shapes were validated by runtime/ops/norm.c. No BLAS here. */
+ * order), so results do not depend on the thread count. Shapes were
+ * validated by runtime/ops/norm.c. No BLAS here. */
 #include <math.h>
 #include <stdlib.h>
 

@@ -50,9 +50,9 @@ nl_status nl_eval_generate(nl_run *r, int64_t note, nl_prompt_kind kind, const n
     if (!r || !o || !prediction || !reference) return nl_error_set(NL_ERR_ARG, "generate: NULL argument");
     *prediction = *reference = NULL;
     const nl_run_config *c = nl_run_get_config(r);
-    if (strcmp(c->method, "notellm") && strcmp(c->method, "text_only") && strcmp(c->method, "csft_only"))
+    if (nl_run_model(r)->cfg.vision)
         return nl_error_set(NL_ERR_ARG, "generate: method \"%s\" is multimodal; generation metrics are for text "
-                            "NoteLLM runs (methods notellm, text_only, csft_only)", c->method);
+                            "NoteLLM runs (methods without vision: notellm, text_only, csft_only)", c->method);
     if (o->max_new_tokens < 1 || !(o->repetition_penalty > 0))
         return nl_error_set(NL_ERR_ARG, "generate: max new tokens %d (>= 1) and repetition penalty %g (> 0)",
                             o->max_new_tokens, o->repetition_penalty);

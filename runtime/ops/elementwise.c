@@ -181,9 +181,7 @@ nl_status nl_swiglu(nl_tensor **out, nl_tensor *gate, nl_tensor *up)
     NL_TRY(nl_check_f32("swiglu", "gate", gate));
     NL_TRY(nl_check_f32("swiglu", "up", up));
     NL_TRY(nl_check_same_device("swiglu", gate, up));
-    bool same = gate->ndim == up->ndim;
-    for (int i = 0; same && i < gate->ndim; i++) same = gate->shape[i] == up->shape[i];
-    if (!same)
+    if (!nl_tensor_same_shape(gate, up))
         return nl_error_set(NL_ERR_SHAPE, "swiglu: gate is %s, up is %s (want the same shape)",
                             nl_shape_str(gate, a, sizeof a), nl_shape_str(up, b, sizeof b));
     nl_tensor *in[2] = {gate, up}, *r;

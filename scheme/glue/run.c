@@ -162,6 +162,7 @@ static SCM run_info(SCM run)
                          scm_cons(sym("total-steps"), scm_from_int64(nl_run_total_steps(r))),
                          scm_cons(sym("done"), scm_from_bool(nl_run_done(r))),
                          scm_cons(sym("method"), scm_from_utf8_string(c->method)),
+                         scm_cons(sym("visual-tokens"), scm_from_bool(nl_run_model(r)->cfg.visual_tokens)),
                          scm_cons(sym("out-dir"), scm_from_utf8_string(c->out_dir)),
                          scm_cons(sym("data-dir"), scm_from_utf8_string(c->data_dir)),
                          scm_cons(sym("eval-every"), scm_from_int64(c->eval_every)),

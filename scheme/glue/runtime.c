@@ -121,7 +121,7 @@ void nl_scm_init_runtime(void)
     static const nl_scm_proc procs[] = {
         {"%nl-set-threads!", 1, 0, 0, (scm_t_subr)set_threads_x, "Set the OpenMP team size of the CPU kernels."},
         {"%nl-profile-enable!", 1, 0, 0, (scm_t_subr)profile_enable_x,
-         "Clear the kernel profile and start (#t) or stop (#f) counting."},
+         "Start counting kernel time afresh (#t), or stop and keep the counts (#f)."},
         {"%nl-profile-rows", 0, 0, 0, (scm_t_subr)profile_rows,
          "The kernel profile: a list of (op calls seconds), most time first."},
         {"%nl-threads", 0, 0, 0, (scm_t_subr)threads, "The thread count."},

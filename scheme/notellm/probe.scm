@@ -249,7 +249,7 @@ the grid (top row first), summing to 1."
 (define (visual-tokens? run)
   "#t when RUN's method splices visual tokens into the LLM (the attention,
 saliency and patch probes need them)."
-  (not (member (assq-ref (run-info run) 'method) '("notellm" "text_only" "csft_only" "late_fusion_only"))))
+  (assq-ref (run-info run) 'visual-tokens))
 
 (define* (visual-ignorance-report run dir #:key (pairs "test_imagelinked") (samples 200) (note #f))
   "Run every probe on RUN over the pair list PAIRS and write DIR/report.md
@@ -313,7 +313,7 @@ full·image-only ~,3f, text-only·image-only ~,3f.~%~%"
     (format p "Head-mean attention shares of the embedding position, averaged over ~a notes. ~
 The sink is the first token.~%~%" (length (assq-ref att 'notes)))
     (display (markdown-table (append '("layer" "image" "text" "sink") (if micl '("image (n^v)") '()))
-                             (map (lambda (l i t s v) (append (list (number->string l) i t s) (if v (list v) '())))
+                             (map (lambda (l i t s v) (append (list l i t s) (if v (list v) '())))
                                   (iota (assq-ref att 'layers)) (assq-ref att 'image) (assq-ref att 'text)
                                   (assq-ref att 'sink)
                                   (or (assq-ref att 'visual-image) (make-list (assq-ref att 'layers) #f))))
@@ -328,7 +328,7 @@ The sink is the first token.~%~%" (length (assq-ref att 'notes)))
   (format p "I_l = |Σ_h A ⊙ ∂L/∂A| from the contrastive loss over ~a notes (mean loss ~,4f), ~
 normalised per layer.~%~%" (assq-ref sal 'samples) (assq-ref sal 'loss))
   (display (markdown-table '("layer" "S_v" "S_t" "S_o")
-                           (map (lambda (l r) (cons (number->string l) (take r 3)))
+                           (map (lambda (l r) (cons l (take r 3)))
                                 (iota (assq-ref sal 'layers)) (assq-ref sal 'norm)))
            p)
   (format p "~%![saliency flow per layer](saliency.png)~%~%"))

@@ -152,6 +152,7 @@ RNG, data position, configuration) to DIR atomically."
 
 (define (run-info run)
   "RUN's progress and configuration: 'steps-done 'total-steps 'done 'method
+'visual-tokens (#t when the method splices visual tokens into the LLM)
 'out-dir 'eval-every 'save-every 'log-every 'config-json."
   (%nl-run-info run))
 

@@ -188,7 +188,9 @@ static void test_swiglu(void)
     }
     nl_tensor *a = h_rand(1, (int64_t[]){4}, -1, 1, false), *b = h_rand(1, (int64_t[]){5}, -1, 1, false), *y = NULL;
     h_expect_error(nl_swiglu(&y, a, b), NL_ERR_SHAPE, "swiglu of [4] and [5]");
-    nl_tensor_release(a); nl_tensor_release(b);
+    nl_tensor *ids = h_randint(1, (int64_t[]){4}, 5, NL_I64);
+    h_expect_error(nl_swiglu(&y, a, ids), NL_ERR_DTYPE, "swiglu with an i64 up");
+    nl_tensor_release(a); nl_tensor_release(b); nl_tensor_release(ids);
 }
 
 static nl_status scale_f(nl_tensor **out, nl_tensor **in, void *ctx) { (void)ctx; return nl_scale(out, in[0], -1.5, 0.25); }

@@ -162,7 +162,9 @@
                                    (image_size . 32) (patch_size . 16)))
                         (qformer . ((hidden_size . 16) (intermediate_size . 32) (num_layers . 1) (num_heads . 2)
                                     (num_query_tokens . 4)))))))
-    (test-eq 'notellm-error (error-key (lambda () (generation-metrics mm #:limit 1))))))
+    (test-eq 'notellm-error (error-key (lambda () (generation-metrics mm #:limit 1))))
+    (test-equal "run-info: visual tokens in the multimodal run only" '(#t #f)
+      (map (lambda (r) (assq-ref (run-info r) 'visual-tokens)) (list mm run)))))
 
 (system* "rm" "-rf" tmp)
 (test-end "eval")
